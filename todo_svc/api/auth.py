@@ -1,0 +1,108 @@
+"""Register, login and the caller's account; the JWT auth that protects everything else."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import Any
+from uuid import uuid4
+
+from litestar import Controller, Request, delete, get, post
+from litestar.connection import ASGIConnection
+from litestar.exceptions import NotAuthorizedException
+from litestar.middleware import AuthenticationResult
+from litestar.security.jwt import JWTAuth, JWTAuthenticationMiddleware
+from litestar.status_codes import HTTP_200_OK, HTTP_201_CREATED, HTTP_204_NO_CONTENT
+from msgspec import Struct
+
+from todo_svc.api.body import StrictBody
+from todo_svc.api.errors import error_responses
+from todo_svc.api.schemas import Credentials, TokenPair, UserOut
+from todo_svc.core.security import AccessToken
+from todo_svc.db.models import User
+from todo_svc.services.auth import AuthService
+from todo_svc.settings import Settings
+
+PUBLIC: dict[str, Any] = {"exclude_from_auth": True}
+NO_SECURITY: list[dict[str, list[str]]] = [{}]
+
+
+class Principal(Struct, frozen=True):
+    """Who is calling, read from the token's claims alone (no database query per request)."""
+
+    id: int
+    email: str
+
+
+class BearerJWTMiddleware(JWTAuthenticationMiddleware):
+    """Litestar's JWT middleware, but only for `Authorization: Bearer <token>`.
+
+    Litestar takes whatever follows the first space, so `Basic <jwt>` would pass.
+    """
+
+    async def authenticate_request(self, connection: ASGIConnection[Any, Any, Any, Any]) -> AuthenticationResult:
+        scheme, _, token = connection.headers.get(self.auth_header, "").partition(" ")
+        if scheme.lower() != "bearer" or not token.strip():
+            raise NotAuthorizedException("Missing bearer token")
+        return await self.authenticate_token(encoded_token=token.strip(), connection=connection)
+
+
+async def principal_from_token(token: AccessToken, _: ASGIConnection[Any, Any, Any, Any]) -> Principal:
+    return Principal(id=int(token.sub), email=token.email)
+
+
+def build_jwt_auth(settings: Settings) -> JWTAuth[Principal, AccessToken]:
+    token_cls = type("AccessToken", (AccessToken,), {"leeway_seconds": settings.jwt_leeway_seconds})
+    return JWTAuth[Principal, AccessToken](
+        retrieve_user_handler=principal_from_token,
+        token_secret=settings.jwt_secret_key,
+        algorithm="HS256",
+        token_cls=token_cls,
+        default_token_expiration=timedelta(minutes=settings.access_token_expire_minutes),
+        authentication_middleware_class=BearerJWTMiddleware,
+        openapi_security_scheme_name="BearerToken",
+        description="An access token from register or login.",
+    )
+
+
+def issue_tokens(jwt_auth: JWTAuth[Principal, AccessToken], user: User) -> TokenPair:
+    lifetime = jwt_auth.default_token_expiration
+    token = jwt_auth.create_token(identifier=str(user.id), token_expiration=lifetime,
+                                  token_unique_jwt_id=uuid4().hex, email=user.email)
+    return TokenPair(access_token=token, expires_in=int(lifetime.total_seconds()), user=UserOut.of(user))
+
+
+class AuthController(Controller):
+    path = "/auth"
+    tags = ["auth"]  # noqa: RUF012 - Litestar reads these class attributes
+    opt = PUBLIC  # noqa: RUF012
+
+    @post("/register", status_code=HTTP_201_CREATED, dto=StrictBody[Credentials], return_dto=None,
+          security=NO_SECURITY, responses=error_responses(400, 409, 413))
+    async def register(self, data: Credentials, auth_service: AuthService, jwt_auth: JWTAuth[Principal, AccessToken],
+                       ) -> TokenPair:
+        """Create an account and return an access token for it."""
+        return issue_tokens(jwt_auth, await auth_service.register(data.email, data.password))
+
+    @post("/login", status_code=HTTP_200_OK, dto=StrictBody[Credentials], return_dto=None,
+          security=NO_SECURITY, responses=error_responses(400, 401, 413))
+    async def login(self, data: Credentials, auth_service: AuthService, jwt_auth: JWTAuth[Principal, AccessToken],
+                    ) -> TokenPair:
+        """Exchange email and password for an access token."""
+        return issue_tokens(jwt_auth, await auth_service.authenticate(data.email, data.password))
+
+
+class AccountController(Controller):
+    path = "/users/me"
+    tags = ["users"]  # noqa: RUF012
+
+    @get(responses=error_responses(401))
+    async def get_current_user(self, request: Request[Principal, AccessToken, Any], auth_service: AuthService,
+                               ) -> UserOut:
+        """The caller's account."""
+        return UserOut.of(await auth_service.get_account(request.user.id))
+
+    @delete(status_code=HTTP_204_NO_CONTENT, responses=error_responses(401))
+    async def delete_current_user(self, request: Request[Principal, AccessToken, Any], auth_service: AuthService,
+                                  ) -> None:
+        """Delete the caller's account with all its tasks."""
+        await auth_service.delete_account(request.user.id)

@@ -1,0 +1,74 @@
+"""Strict request bodies.
+
+Litestar converts `data` leniently (`"true"` and `1` become `True`); the
+contract wants a 400. `StrictBody[T]` is a DTO that decodes the raw bytes
+straight into the msgspec Struct `T` with `strict=True`, and documents `T`
+itself as the request body.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Generator
+from typing import Any, Generic, TypeVar
+
+import msgspec
+from litestar.dto import AbstractDTO, DTOFieldDefinition
+from litestar.exceptions import ValidationException
+from litestar.openapi.spec import Reference, Schema
+from litestar.typing import FieldDefinition
+
+from todo_svc.api.schemas import InvalidField
+
+T = TypeVar("T")
+_AT_PATH = re.compile(r"^(?P<message>.*?)(?: - at `\$(?P<path>[^`]*)`)?$", re.DOTALL)
+_UNKNOWN_FIELD = re.compile(r"unknown field `(?P<name>[^`]*)`")
+
+
+def body_error(exc: msgspec.MsgspecError) -> ValidationException:
+    """A 400 naming the offending field, from a msgspec error message."""
+    if isinstance(exc, msgspec.DecodeError):
+        return ValidationException("Request body is not valid JSON", extra=[{"field": "body", "message": str(exc)}])
+    match = _AT_PATH.match(str(exc))
+    assert match is not None  # the pattern matches any string
+    message, path = match["message"], (match["path"] or "").lstrip(".")
+    if unknown := _UNKNOWN_FIELD.search(message):
+        path = f"{path}.{unknown['name']}".lstrip(".")
+    return ValidationException("Request body is invalid", extra=[{"field": path or "body", "message": message}])
+
+
+def decode_body(raw: bytes, model: type[T]) -> T:
+    try:
+        return msgspec.json.decode(raw, type=model, strict=True)
+    except msgspec.MsgspecError as exc:
+        raise body_error(exc) from None
+    except InvalidField as exc:
+        raise ValidationException("Request body is invalid",
+                                  extra=[{"field": exc.field, "message": exc.message}]) from None
+
+
+class StrictBody(AbstractDTO[T], Generic[T]):
+    """Use as `dto=StrictBody[TaskCreate], return_dto=None` on a handler taking `data: TaskCreate`."""
+
+    @classmethod
+    def generate_field_definitions(cls, model_type: type[Any]) -> Generator[DTOFieldDefinition, None, None]:
+        yield from ()  # no transfer model: the body decodes into the Struct itself
+
+    @classmethod
+    def detect_nested_field(cls, field_definition: FieldDefinition) -> bool:
+        return False
+
+    @classmethod
+    def create_for_field_definition(cls, field_definition: FieldDefinition, handler_id: str,
+                                    backend_cls: Any = None) -> None:
+        return None
+
+    @classmethod
+    def create_openapi_schema(cls, field_definition: FieldDefinition, handler_id: str,
+                              schema_creator: Any) -> Reference | Schema:
+        schema: Reference | Schema = schema_creator.for_field_definition(
+            FieldDefinition.from_annotation(cls.model_type))
+        return schema
+
+    def decode_bytes(self, value: bytes) -> T:
+        return decode_body(value, self.model_type)

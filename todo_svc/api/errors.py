@@ -1,0 +1,93 @@
+"""The one place that turns exceptions into statuses and the contract's error body."""
+
+from __future__ import annotations
+
+import logging
+from datetime import UTC, datetime
+from http import HTTPStatus
+from typing import Any
+
+from litestar import Request, Response
+from litestar.exceptions import HTTPException, NotAuthorizedException, ValidationException
+from litestar.openapi import ResponseSpec
+from msgspec import UNSET
+
+from todo_svc.api.schemas import ErrorBody, FieldError
+from todo_svc.core.request_id import request_id
+from todo_svc.services.errors import AccountGone, DomainError, EmailTaken, InvalidCredentials, TaskNotFound
+
+logger = logging.getLogger("todo_svc.errors")
+
+DOMAIN_STATUS: dict[type[DomainError], int] = {
+    TaskNotFound: 404,
+    EmailTaken: 409,
+    InvalidCredentials: 401,
+    AccountGone: 401,
+}
+PLAIN_DETAIL = {
+    400: "The request is invalid",
+    401: "Authentication is required",
+    403: "You may not access this resource",
+    404: "The requested resource was not found",
+    405: "This method is not allowed on this resource",
+    413: "The request body is too large",
+    500: "An unexpected error occurred; quote the request id when reporting it",
+}
+
+
+def error_response(request: Request[Any, Any, Any], status: int, detail: str, *,
+                   errors: list[FieldError] | None = None, headers: dict[str, str] | None = None,
+                   checks: dict[str, str] | None = None) -> Response[ErrorBody]:
+    body = ErrorBody(
+        error=HTTPStatus(status).phrase,
+        detail=detail,
+        status_code=status,
+        timestamp=datetime.now(UTC),
+        request_id=request_id(request.scope),
+        errors=errors if errors is not None else UNSET,
+        checks=checks if checks is not None else UNSET,
+    )
+    if status == 401:
+        headers = {**(headers or {}), "WWW-Authenticate": _bearer_challenge(request)}
+    return Response(body, status_code=status, headers=headers)
+
+
+def _bearer_challenge(request: Request[Any, Any, Any]) -> str:
+    return 'Bearer error="invalid_token"' if "authorization" in request.headers else "Bearer"
+
+
+def _field_errors(extra: Any) -> list[FieldError]:
+    """Litestar reports parameters as `{key, message}`, the body decoder as `{field, message}`."""
+    if not isinstance(extra, list):
+        return []
+    return [FieldError(field=str(item.get("field") or item.get("key") or "body"), message=str(item.get("message", "")))
+            for item in extra if isinstance(item, dict)]
+
+
+def handle_exception(request: Request[Any, Any, Any], exc: Exception) -> Response[ErrorBody]:
+    if isinstance(exc, DomainError):
+        return error_response(request, DOMAIN_STATUS.get(type(exc), 400), str(exc))
+    if isinstance(exc, ValidationException):
+        errors = _field_errors(exc.extra)
+        detail = exc.detail if exc.detail.startswith("Request body") else "Request parameters are invalid"
+        return error_response(request, 400, detail, errors=errors)
+    if isinstance(exc, HTTPException):
+        status = exc.status_code
+        detail = exc.detail
+        if status >= 500 or not detail or detail == HTTPStatus(status).phrase or isinstance(exc, NotAuthorizedException):
+            detail = PLAIN_DETAIL.get(status, HTTPStatus(status).phrase)
+        if isinstance(exc, NotAuthorizedException) and "authorization" in request.headers:
+            detail = "The access token is missing, malformed, expired or invalid"
+        return error_response(request, status, detail, headers=dict(exc.headers or {}))
+    logger.error("unhandled error in %s %s (request id %s)", request.method, request.scope.get("path"),
+                 request_id(request.scope), exc_info=exc)
+    return error_response(request, 500, PLAIN_DETAIL[500])
+
+
+def error_responses(*statuses: int) -> dict[int, ResponseSpec]:
+    """OpenAPI entries for the error statuses an operation can answer, all with the contract's body."""
+    return {
+        status: ResponseSpec(data_container=ErrorBody, description=PLAIN_DETAIL.get(status, HTTPStatus(status).phrase),
+                             generate_examples=False)
+        for status in statuses
+    }

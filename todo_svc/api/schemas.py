@@ -1,0 +1,143 @@
+"""Every wire shape of the API. Request bodies forbid unknown fields and are decoded strictly."""
+
+from __future__ import annotations
+
+import re
+from datetime import datetime
+from typing import TYPE_CHECKING, Annotated, Literal
+
+from msgspec import UNSET, Meta, Struct, UnsetType
+
+if TYPE_CHECKING:
+    from todo_svc.db.models import Task, User
+
+TITLE_MAX = 255
+NoNul = r"^[^\x00]*$"
+Email = Annotated[str, Meta(max_length=320, description="An email address, at most 254 characters once trimmed; "
+                                                        "compared case-insensitively.", examples=["ann@example.org"])]
+Password = Annotated[str, Meta(min_length=8, max_length=128, description="8 to 128 characters.")]
+Title = Annotated[str, Meta(description="1 to 255 characters once trimmed.", examples=["Buy milk"])]
+Description = Annotated[str, Meta(max_length=10_000, pattern=NoNul)]
+EMAIL_SHAPE = re.compile(r"[^@\s\x00]+@[^@\s\x00]+\.[^@\s\x00]+")
+EMAIL_MAX = 254
+
+
+class InvalidField(Exception):  # noqa: N818 - carries a field name to the 400 body, not a server error
+    """A rule msgspec cannot express, broken in one field."""
+
+    def __init__(self, field: str, message: str) -> None:
+        super().__init__(message)
+        self.field = field
+        self.message = message
+
+
+def _clean_title(title: str) -> str:
+    title = title.strip()
+    if not 1 <= len(title) <= TITLE_MAX:
+        raise InvalidField("title", f"Title must be 1 to {TITLE_MAX} characters once trimmed")
+    if "\x00" in title:
+        raise InvalidField("title", "Title must not contain NUL characters")
+    return title
+
+
+class Credentials(Struct, forbid_unknown_fields=True):
+    email: Email
+    password: Password
+
+    def __post_init__(self) -> None:
+        self.email = self.email.strip()
+        if len(self.email) > EMAIL_MAX or not EMAIL_SHAPE.fullmatch(self.email):
+            raise InvalidField("email", "Enter a valid email address of at most 254 characters")
+
+
+class TaskCreate(Struct, forbid_unknown_fields=True):
+    title: Title
+    description: Description | None = None
+    completed: bool = False
+
+    def __post_init__(self) -> None:
+        self.title = _clean_title(self.title)
+
+
+class TaskReplace(TaskCreate, forbid_unknown_fields=True):
+    """The whole task: absent `description` and `completed` take their defaults."""
+
+
+class TaskPatch(Struct, forbid_unknown_fields=True):
+    """Any subset of the fields: absent means unchanged, `null` description means none."""
+
+    title: Title | UnsetType = UNSET
+    description: Description | None | UnsetType = UNSET
+    completed: bool | UnsetType = UNSET
+
+    def __post_init__(self) -> None:
+        if self.title is not UNSET:
+            self.title = _clean_title(self.title)
+
+
+class CompletionSet(Struct, forbid_unknown_fields=True):
+    completed: bool
+
+
+class TaskOut(Struct):
+    id: int
+    user_id: int
+    title: str
+    description: str | None
+    completed: bool
+    created_at: datetime
+    updated_at: datetime
+
+    @classmethod
+    def of(cls, task: Task) -> TaskOut:
+        return cls(task.id, task.user_id, task.title, task.description, task.completed, task.created_at,
+                   task.updated_at)
+
+
+class TaskPage(Struct):
+    items: list[TaskOut]
+    total: int
+    limit: int
+    offset: int
+
+
+class UserOut(Struct):
+    id: int
+    email: str
+    created_at: datetime
+    updated_at: datetime
+
+    @classmethod
+    def of(cls, user: User) -> UserOut:
+        return cls(user.id, user.email, user.created_at, user.updated_at)
+
+
+class TokenPair(Struct):
+    access_token: str
+    expires_in: Annotated[int, Meta(description="Seconds until the access token expires.")]
+    user: UserOut
+    token_type: Literal["bearer"] = "bearer"
+
+
+class FieldError(Struct):
+    field: str
+    message: str
+
+
+class ErrorBody(Struct, omit_defaults=True):
+    error: Annotated[str, Meta(description="The HTTP reason phrase.")]
+    detail: str
+    status_code: int
+    timestamp: datetime
+    request_id: str
+    errors: list[FieldError] | UnsetType = UNSET
+    checks: dict[str, str] | UnsetType = UNSET
+
+
+class Health(Struct):
+    status: Literal["ok"] = "ok"
+
+
+class Readiness(Struct):
+    status: Literal["ok"]
+    checks: dict[str, str]

@@ -1,0 +1,60 @@
+"""`create_app(settings)`: the one place that wires the application together."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncGenerator
+from contextlib import asynccontextmanager
+
+from advanced_alchemy.extensions.litestar import SQLAlchemyPlugin
+from litestar import Litestar, Router
+from litestar.di import Provide
+from litestar.openapi import OpenAPIConfig
+from litestar.openapi.plugins import RedocRenderPlugin, SwaggerRenderPlugin
+
+from todo_svc.api import api_v1, legacy_routes, operation_id, ops_routes
+from todo_svc.api.auth import PUBLIC, build_jwt_auth
+from todo_svc.api.dependencies import provide_auth_service, provide_task_service
+from todo_svc.api.errors import handle_exception
+from todo_svc.core.middleware import security_headers
+from todo_svc.core.security import PasswordHasher
+from todo_svc.db.config import database_config
+from todo_svc.settings import Settings, load_settings
+
+DOCS_PATH = "/docs"
+
+
+def create_app(settings: Settings | None = None) -> Litestar:
+    settings = settings or load_settings()
+    jwt_auth = build_jwt_auth(settings)
+    hasher = PasswordHasher(rounds=settings.bcrypt_rounds, workers=settings.password_hash_workers)
+
+    @asynccontextmanager
+    async def close_hasher(_: Litestar) -> AsyncGenerator[None, None]:
+        yield
+        hasher.close()
+
+    return Litestar(
+        route_handlers=[api_v1, legacy_routes, ops_routes],
+        plugins=[SQLAlchemyPlugin(config=database_config(settings))],
+        on_app_init=[jwt_auth.on_app_init],
+        dependencies={
+            "task_service": Provide(provide_task_service),
+            "auth_service": Provide(provide_auth_service),
+            "jwt_auth": Provide(lambda: jwt_auth, sync_to_thread=False, use_cache=True),
+        },
+        exception_handlers={Exception: handle_exception},
+        before_send=[security_headers(DOCS_PATH)],
+        request_max_body_size=settings.max_request_body_bytes,
+        lifespan=[close_hasher],
+        state={"settings": settings, "password_hasher": hasher},
+        openapi_config=OpenAPIConfig(
+            title="todo-svc",
+            version="1.0.0",
+            description="Users register, log in with short-lived JWTs and manage their own tasks.",
+            openapi_router=Router(DOCS_PATH, route_handlers=[], include_in_schema=False, opt=PUBLIC),
+            render_plugins=[SwaggerRenderPlugin(path="/"), RedocRenderPlugin(path="/redoc")],
+            operation_id_creator=operation_id,
+            use_handler_docstrings=True,
+        ),
+        debug=False,
+    )

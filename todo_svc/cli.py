@@ -1,0 +1,87 @@
+"""The `todo-svc` command: serve the API and manage its database."""
+
+from __future__ import annotations
+
+import logging
+import sys
+
+import click
+
+from todo_svc.settings import Settings, SettingsError, load_settings
+
+
+def _settings() -> Settings:
+    try:
+        return load_settings()
+    except SettingsError as exc:
+        raise click.ClickException(str(exc)) from None
+
+
+def _migrations(settings: Settings) -> object:
+    from advanced_alchemy.alembic.commands import AlembicCommands
+
+    from todo_svc.db.config import database_config
+
+    return AlembicCommands(sqlalchemy_config=database_config(settings))
+
+
+@click.group()
+def main() -> None:
+    """todo-svc: a Todo REST API."""
+    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+
+
+@main.command()
+def serve() -> None:
+    """Serve the API with Granian (HOST, PORT, WORKERS); outside production, migrate first."""
+    from granian import Granian
+    from granian.constants import Interfaces, Loops
+
+    settings = _settings()  # exports a generated dev secret, so every worker shares it
+    if not settings.is_production:
+        _migrations(settings).upgrade("head")  # type: ignore[attr-defined]
+    Granian(
+        "todo_svc.app:create_app",
+        factory=True,
+        interface=Interfaces.ASGI,  # the default, RSGI, would fail every request of this ASGI app
+        loop=Loops.uvloop,
+        address=settings.host,
+        port=settings.port,
+        workers=settings.workers,
+    ).serve()
+
+
+@main.group()
+def db() -> None:
+    """Database migrations (the only entry point to them)."""
+
+
+@db.command()
+@click.argument("revision", default="head")
+def upgrade(revision: str) -> None:
+    """Apply migrations up to REVISION (default: head)."""
+    _migrations(_settings()).upgrade(revision)  # type: ignore[attr-defined]
+
+
+@db.command()
+@click.argument("revision", default="-1")
+def downgrade(revision: str) -> None:
+    """Revert migrations down to REVISION (default: one step)."""
+    _migrations(_settings()).downgrade(revision)  # type: ignore[attr-defined]
+
+
+@db.command()
+def current() -> None:
+    """Show the revision the database is at."""
+    _migrations(_settings()).current(verbose=False)  # type: ignore[attr-defined]
+
+
+@db.command()
+@click.option("-m", "--message", required=True)
+def revision(message: str) -> None:
+    """Create a migration from the difference between the models and the database."""
+    _migrations(_settings()).revision(message=message, autogenerate=True)  # type: ignore[attr-defined]
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,97 @@
+"""Password hashing and the access-token format."""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import hashlib
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import asdict, dataclass
+from datetime import UTC, datetime
+from typing import Any, ClassVar
+
+import bcrypt
+import jwt
+from litestar.exceptions import NotAuthorizedException
+from litestar.security.jwt import Token
+
+
+def _prehash(password: str) -> bytes:
+    """SHA-256 first, so that bcrypt's 72-byte limit never truncates a password.
+
+    Two passwords that differ only after their 72nd byte stay different; the
+    base64 digest is 44 ASCII bytes without NUL, which bcrypt accepts.
+    """
+    return base64.b64encode(hashlib.sha256(password.encode()).digest())
+
+
+class PasswordHasher:
+    """bcrypt off the event loop, in a bounded pool.
+
+    bcrypt releases the GIL, so a small pool uses every core; the semaphore keeps
+    a login flood from queueing unbounded work behind it.
+    """
+
+    def __init__(self, rounds: int, workers: int) -> None:
+        self._rounds = rounds
+        self._pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="bcrypt")
+        self._slots = asyncio.Semaphore(workers * 8)
+        self._dummy_hash: bytes | None = None
+
+    async def _run(self, fn: Any, *args: Any) -> Any:
+        async with self._slots:
+            return await asyncio.get_running_loop().run_in_executor(self._pool, fn, *args)
+
+    async def hash(self, password: str) -> str:
+        hashed: bytes = await self._run(
+            lambda: bcrypt.hashpw(_prehash(password), bcrypt.gensalt(rounds=self._rounds))
+        )
+        return hashed.decode()
+
+    async def verify(self, password: str, password_hash: str | None) -> bool:
+        """Check a password; with no hash (unknown account) spend the same time and fail."""
+        if password_hash is None:
+            if self._dummy_hash is None:
+                self._dummy_hash = (await self.hash("dummy password for unknown accounts")).encode()
+            await self._run(bcrypt.checkpw, _prehash(password), self._dummy_hash)
+            return False
+        matches: bool = await self._run(bcrypt.checkpw, _prehash(password), password_hash.encode())
+        return matches
+
+    def close(self) -> None:
+        self._pool.shutdown(wait=False, cancel_futures=True)
+
+
+@dataclass
+class AccessToken(Token):
+    """An access token whose claims sit at the top level, as the contract says.
+
+    Litestar's `Token` nests unknown claims under `extras` and allows no clock
+    skew on `iat`; this class writes `email` as a claim of its own and accepts
+    a small leeway on `iat` and `exp`.
+    """
+
+    email: str = ""
+    leeway_seconds: ClassVar[int] = 10
+    required_claims: ClassVar[tuple[str, ...]] = ("sub", "exp", "iat", "jti")
+
+    def __post_init__(self) -> None:
+        # Validity (exp, iat) is checked by PyJWT with leeway while decoding.
+        self.exp = self.exp.astimezone(UTC).replace(microsecond=0)
+        self.iat = self.iat.astimezone(UTC).replace(microsecond=0)
+
+    def encode(self, secret: str, algorithm: str) -> str:
+        claims = {k: v for k, v in asdict(self).items() if v is not None and k != "extras"}
+        return jwt.encode({**claims, **self.extras}, key=secret, algorithm=algorithm)
+
+    @classmethod
+    def decode_payload(cls, encoded_token: str, secret: str, algorithms: list[str], issuer: Any = None,
+                       audience: Any = None, options: Any = None) -> Any:
+        options = {**(options or {}), "require": list(cls.required_claims)}
+        payload = jwt.decode(encoded_token, key=secret, algorithms=algorithms, issuer=issuer, audience=audience,
+                             options=options, leeway=cls.leeway_seconds)
+        if not isinstance(payload.get("sub"), str) or not (payload["sub"].isascii() and payload["sub"].isdigit()):
+            raise NotAuthorizedException("Invalid token")
+        if payload["iat"] > datetime.now(UTC).timestamp() + cls.leeway_seconds:
+            raise NotAuthorizedException("Invalid token")
+        return payload

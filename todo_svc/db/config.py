@@ -1,0 +1,51 @@
+"""Engine, sessions and migrations configuration, built from the settings."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from advanced_alchemy.extensions.litestar import (
+    AlembicAsyncConfig,
+    AsyncSessionConfig,
+    EngineConfig,
+    SQLAlchemyAsyncConfig,
+)
+from sqlalchemy import event
+from sqlalchemy.engine import make_url
+
+from todo_svc.settings import Settings
+
+VERSION_TABLE = "alembic_version"
+
+
+def migrations_dir() -> Path:
+    """`migrations/` beside the package in a checkout, inside it in a built wheel."""
+    package = Path(__file__).resolve().parent.parent
+    bundled = package / "migrations"
+    return bundled if bundled.is_dir() else package.parent / "migrations"
+
+
+def _enable_sqlite_foreign_keys(dbapi_connection: Any, _: Any) -> None:
+    cursor = dbapi_connection.cursor()
+    cursor.execute("PRAGMA foreign_keys=ON")
+    cursor.close()
+
+
+def database_config(settings: Settings) -> SQLAlchemyAsyncConfig:
+    url = make_url(settings.async_database_url)
+    is_sqlite = url.get_backend_name() == "sqlite"
+    engine_config = EngineConfig() if is_sqlite else EngineConfig(
+        pool_size=settings.database_pool_size, max_overflow=0, pool_timeout=10, pool_recycle=1800,
+    )
+    config = SQLAlchemyAsyncConfig(
+        connection_string=url.render_as_string(hide_password=False),
+        engine_config=engine_config,
+        session_config=AsyncSessionConfig(expire_on_commit=False, autoflush=False),
+        alembic_config=AlembicAsyncConfig(
+            script_location=str(migrations_dir()), version_table_name=VERSION_TABLE, render_as_batch=True,
+        ),
+    )
+    if is_sqlite:
+        event.listen(config.get_engine().sync_engine, "connect", _enable_sqlite_foreign_keys)
+    return config

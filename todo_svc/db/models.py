@@ -1,0 +1,33 @@
+"""Tables. Ownership lives in `tasks.user_id`; deleting a user deletes their tasks."""
+
+from __future__ import annotations
+
+from advanced_alchemy.base import IdentityAuditBase
+from sqlalchemy import BigInteger, Boolean, ForeignKey, Index, String, Text, false, func
+from sqlalchemy.orm import Mapped, mapped_column
+
+
+class User(IdentityAuditBase):
+    __tablename__ = "users"
+
+    email: Mapped[str] = mapped_column(String(254))
+    password_hash: Mapped[str] = mapped_column(String(128))
+
+
+# One account per address, whatever its case (emails are also stored normalised).
+Index("ux_users_email_lower", func.lower(User.email), unique=True)
+
+
+class Task(IdentityAuditBase):
+    __tablename__ = "tasks"
+    __table_args__ = (
+        # A user's tasks in every order the list offers: (user_id, <column>, id).
+        Index("ix_tasks_user_created", "user_id", "created_at", "id"),
+        Index("ix_tasks_user_updated", "user_id", "updated_at", "id"),
+        Index("ix_tasks_user_title", "user_id", "title", "id"),
+    )
+
+    user_id: Mapped[int] = mapped_column(BigInteger, ForeignKey("users.id", ondelete="CASCADE"))
+    title: Mapped[str] = mapped_column(String(255))
+    description: Mapped[str | None] = mapped_column(Text)
+    completed: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())

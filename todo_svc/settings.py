@@ -1,0 +1,101 @@
+"""Typed settings, read once from the environment and an optional `.env` file.
+
+Every field maps to the upper-cased environment variable of the same name
+(`database_url` ← `DATABASE_URL`); the names are an operator contract.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import secrets
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Annotated, Literal
+
+import msgspec
+from dotenv import dotenv_values
+
+logger = logging.getLogger(__name__)
+
+MIN_SECRET_BYTES = 32
+PositiveInt = Annotated[int, msgspec.Meta(ge=1)]
+
+
+class SettingsError(Exception):
+    """The configuration cannot be used; the message says which variable and why."""
+
+
+class Settings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
+    environment: Literal["development", "production", "test"] = "development"
+    database_url: str = "sqlite+aiosqlite:///./todo.db"
+    database_pool_size: PositiveInt = 5
+    jwt_secret_key: str = ""
+    access_token_expire_minutes: PositiveInt = 15
+    jwt_leeway_seconds: Annotated[int, msgspec.Meta(ge=0, le=300)] = 10
+    bcrypt_rounds: Annotated[int, msgspec.Meta(ge=4, le=31)] = 12
+    password_hash_workers: PositiveInt = 2
+    host: str = "127.0.0.1"
+    port: Annotated[int, msgspec.Meta(ge=0, le=65535)] = 8000
+    workers: PositiveInt = 1
+    max_request_body_bytes: PositiveInt = 1024 * 1024
+    redis_url: str | None = None
+
+    @property
+    def is_production(self) -> bool:
+        return self.environment == "production"
+
+    @property
+    def async_database_url(self) -> str:
+        """The URL with an async driver, so `postgresql://…` and `sqlite:///…` work as written."""
+        for plain, async_driver in (("postgresql://", "postgresql+asyncpg://"), ("postgres://", "postgresql+asyncpg://"),
+                                    ("sqlite://", "sqlite+aiosqlite://")):
+            if self.database_url.startswith(plain):
+                return async_driver + self.database_url.removeprefix(plain)
+        return self.database_url
+
+
+def _field_names() -> tuple[str, ...]:
+    return Settings.__struct_fields__
+
+
+def load_settings(environ: Mapping[str, str] | None = None, env_file: str | Path | None = ".env") -> Settings:
+    """Read settings: the process environment wins over the `.env` file.
+
+    A production start without a strong `JWT_SECRET_KEY` fails here. Elsewhere a
+    missing secret is generated once and exported, so that every worker started
+    from this process signs with the same key.
+    """
+    environ = os.environ if environ is None else environ
+    file_values = dotenv_values(env_file) if env_file and Path(env_file).is_file() else {}
+    raw: dict[str, str] = {}
+    for name in _field_names():
+        value = environ.get(name.upper(), file_values.get(name.upper()))
+        if value is not None and value != "":
+            raw[name] = value
+    try:
+        settings = msgspec.convert(raw, Settings, strict=False)
+    except msgspec.ValidationError as exc:
+        raise SettingsError(_explain(exc)) from None
+
+    if len(settings.jwt_secret_key.encode()) >= MIN_SECRET_BYTES:
+        return settings
+    if settings.is_production:
+        raise SettingsError(
+            f"JWT_SECRET_KEY must be set to at least {MIN_SECRET_BYTES} bytes in production "
+            '(generate one with: python -c "import secrets; print(secrets.token_urlsafe(48))")'
+        )
+    if settings.jwt_secret_key:
+        raise SettingsError(f"JWT_SECRET_KEY is shorter than {MIN_SECRET_BYTES} bytes; set a longer one or unset it")
+    logger.warning("JWT_SECRET_KEY is not set: using a random key, so tokens stop working on restart")
+    generated = secrets.token_urlsafe(48)
+    if environ is os.environ:
+        os.environ["JWT_SECRET_KEY"] = generated
+    return msgspec.structs.replace(settings, jwt_secret_key=generated)
+
+
+def _explain(exc: msgspec.ValidationError) -> str:
+    """Turn `Expected int, got str - at $.port` into a message that names the variable."""
+    message, _, path = str(exc).partition(" - at `$.")
+    variable = path.rstrip("`").upper()
+    return f"{variable}: {message}" if variable else message
