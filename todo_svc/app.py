@@ -7,12 +7,13 @@ from contextlib import asynccontextmanager
 
 from advanced_alchemy.extensions.litestar import SQLAlchemyPlugin
 from litestar import Litestar, Router
+from litestar.datastructures import State
 from litestar.di import Provide
 from litestar.openapi import OpenAPIConfig
 from litestar.openapi.plugins import RedocRenderPlugin, SwaggerRenderPlugin
 
 from todo_svc.api import api_v1, legacy_routes, operation_id, ops_routes
-from todo_svc.api.auth import PUBLIC, build_jwt_auth
+from todo_svc.api.auth import PUBLIC, TokenIssuer, build_jwt_auth
 from todo_svc.api.dependencies import provide_auth_service, provide_task_service
 from todo_svc.api.errors import handle_exception
 from todo_svc.core.middleware import security_headers
@@ -26,6 +27,7 @@ DOCS_PATH = "/docs"
 def create_app(settings: Settings | None = None) -> Litestar:
     settings = settings or load_settings()
     jwt_auth = build_jwt_auth(settings)
+    tokens = TokenIssuer(jwt_auth)
     hasher = PasswordHasher(rounds=settings.bcrypt_rounds, workers=settings.password_hash_workers)
 
     @asynccontextmanager
@@ -40,13 +42,13 @@ def create_app(settings: Settings | None = None) -> Litestar:
         dependencies={
             "task_service": Provide(provide_task_service),
             "auth_service": Provide(provide_auth_service),
-            "jwt_auth": Provide(lambda: jwt_auth, sync_to_thread=False, use_cache=True),
+            "tokens": Provide(lambda: tokens, sync_to_thread=False, use_cache=True),
         },
         exception_handlers={Exception: handle_exception},
         before_send=[security_headers(DOCS_PATH)],
         request_max_body_size=settings.max_request_body_bytes,
         lifespan=[close_hasher],
-        state={"settings": settings, "password_hasher": hasher},
+        state=State({"settings": settings, "password_hasher": hasher}),
         openapi_config=OpenAPIConfig(
             title="todo-svc",
             version="1.0.0",

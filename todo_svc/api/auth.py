@@ -8,8 +8,10 @@ from uuid import uuid4
 
 from litestar import Controller, Request, delete, get, post
 from litestar.connection import ASGIConnection
+from litestar.di import NamedDependency
 from litestar.exceptions import NotAuthorizedException
 from litestar.middleware import AuthenticationResult
+from litestar.params import JSONBody
 from litestar.security.jwt import JWTAuth, JWTAuthenticationMiddleware
 from litestar.status_codes import HTTP_200_OK, HTTP_201_CREATED, HTTP_204_NO_CONTENT
 from msgspec import Struct
@@ -64,11 +66,21 @@ def build_jwt_auth(settings: Settings) -> JWTAuth[Principal, AccessToken]:
     )
 
 
-def issue_tokens(jwt_auth: JWTAuth[Principal, AccessToken], user: User) -> TokenPair:
-    lifetime = jwt_auth.default_token_expiration
-    token = jwt_auth.create_token(identifier=str(user.id), token_expiration=lifetime,
-                                  token_unique_jwt_id=uuid4().hex, email=user.email)
-    return TokenPair(access_token=token, expires_in=int(lifetime.total_seconds()), user=UserOut.of(user))
+class TokenIssuer:
+    """Signs access tokens with the app's JWT settings."""
+
+    def __init__(self, jwt_auth: JWTAuth[Principal, AccessToken]) -> None:
+        self._jwt_auth = jwt_auth
+
+    def issue(self, user: User) -> TokenPair:
+        lifetime = self._jwt_auth.default_token_expiration
+        token = self._jwt_auth.create_token(identifier=str(user.id), token_expiration=lifetime,
+                                            token_unique_jwt_id=uuid4().hex, email=user.email)
+        return TokenPair(access_token=token, expires_in=int(lifetime.total_seconds()), user=UserOut.of(user))
+
+
+Accounts = NamedDependency[AuthService]
+Tokens = NamedDependency[TokenIssuer]
 
 
 class AuthController(Controller):
@@ -78,17 +90,17 @@ class AuthController(Controller):
 
     @post("/register", status_code=HTTP_201_CREATED, dto=StrictBody[Credentials], return_dto=None,
           security=NO_SECURITY, responses=error_responses(400, 409, 413))
-    async def register(self, data: Credentials, auth_service: AuthService, jwt_auth: JWTAuth[Principal, AccessToken],
+    async def register(self, data: JSONBody[Credentials], auth_service: Accounts, tokens: Tokens,
                        ) -> TokenPair:
         """Create an account and return an access token for it."""
-        return issue_tokens(jwt_auth, await auth_service.register(data.email, data.password))
+        return tokens.issue(await auth_service.register(data.email, data.password))
 
     @post("/login", status_code=HTTP_200_OK, dto=StrictBody[Credentials], return_dto=None,
           security=NO_SECURITY, responses=error_responses(400, 401, 413))
-    async def login(self, data: Credentials, auth_service: AuthService, jwt_auth: JWTAuth[Principal, AccessToken],
+    async def login(self, data: JSONBody[Credentials], auth_service: Accounts, tokens: Tokens,
                     ) -> TokenPair:
         """Exchange email and password for an access token."""
-        return issue_tokens(jwt_auth, await auth_service.authenticate(data.email, data.password))
+        return tokens.issue(await auth_service.authenticate(data.email, data.password))
 
 
 class AccountController(Controller):
@@ -96,13 +108,13 @@ class AccountController(Controller):
     tags = ["users"]  # noqa: RUF012
 
     @get(responses=error_responses(401))
-    async def get_current_user(self, request: Request[Principal, AccessToken, Any], auth_service: AuthService,
+    async def get_current_user(self, request: Request[Principal, AccessToken, Any], auth_service: Accounts,
                                ) -> UserOut:
         """The caller's account."""
         return UserOut.of(await auth_service.get_account(request.user.id))
 
     @delete(status_code=HTTP_204_NO_CONTENT, responses=error_responses(401))
-    async def delete_current_user(self, request: Request[Principal, AccessToken, Any], auth_service: AuthService,
+    async def delete_current_user(self, request: Request[Principal, AccessToken, Any], auth_service: Accounts,
                                   ) -> None:
         """Delete the caller's account with all its tasks."""
         await auth_service.delete_account(request.user.id)

@@ -8,7 +8,8 @@ from litestar import Controller, Request, Response, delete, get, patch, post, pu
 from litestar.connection import ASGIConnection
 from litestar.exceptions import PermissionDeniedException
 from litestar.handlers import BaseRouteHandler
-from litestar.params import Parameter
+from litestar.di import NamedDependency
+from litestar.params import FromQuery, JSONBody, PathParameter, QueryParameter
 from litestar.status_codes import HTTP_201_CREATED, HTTP_204_NO_CONTENT
 from msgspec import UNSET, structs
 
@@ -18,7 +19,9 @@ from todo_svc.api.schemas import CompletionSet, TaskCreate, TaskOut, TaskPage, T
 from todo_svc.db.repositories import MAX_ID, SortKey, TaskQuery
 from todo_svc.services.tasks import TaskService
 
-TaskId = Annotated[int, Parameter(ge=1, le=MAX_ID, description="The task's id.")]
+UserId = Annotated[int, PathParameter(description="The owner's id; must be the caller's.")]
+TaskId = Annotated[int, PathParameter(ge=1, le=MAX_ID, description="The task's id.")]
+Tasks = NamedDependency[TaskService]
 
 
 def requires_owner(connection: ASGIConnection[Any, Any, Any, Any], _: BaseRouteHandler) -> None:
@@ -35,14 +38,14 @@ class TaskController(Controller):
     @get(responses=error_responses(400, 401, 403))
     async def list_tasks(
         self,
-        user_id: int,
-        task_service: TaskService,
-        completed: bool | None = None,
-        q: Annotated[str | None, Parameter(max_length=255, description="Case-insensitive substring of title "
+        user_id: UserId,
+        task_service: Tasks,
+        completed: FromQuery[bool | None] = None,
+        q: Annotated[str | None, QueryParameter(max_length=255, description="Case-insensitive substring of title "
                                                                        "or description.")] = None,
-        sort: SortKey = "-created_at",
-        limit: Annotated[int, Parameter(ge=1, le=100)] = 50,
-        offset: Annotated[int, Parameter(ge=0, le=MAX_ID)] = 0,
+        sort: FromQuery[SortKey] = "-created_at",
+        limit: Annotated[int, QueryParameter(ge=1, le=100)] = 50,
+        offset: Annotated[int, QueryParameter(ge=0, le=MAX_ID)] = 0,
     ) -> TaskPage:
         """A page of the user's tasks, filtered and sorted, with the number of all matches."""
         query = TaskQuery(completed=completed, q=q, sort=sort, limit=limit, offset=offset)
@@ -51,7 +54,7 @@ class TaskController(Controller):
 
     @post(status_code=HTTP_201_CREATED, dto=StrictBody[TaskCreate], return_dto=None,
           responses=error_responses(400, 401, 403, 413))
-    async def create_task(self, user_id: int, data: TaskCreate, task_service: TaskService,
+    async def create_task(self, user_id: UserId, data: JSONBody[TaskCreate], task_service: Tasks,
                           request: Request[Any, Any, Any]) -> Response[TaskOut]:
         """Create a task; `Location` names it."""
         task = await task_service.create_task(user_id, structs.asdict(data))
@@ -59,34 +62,34 @@ class TaskController(Controller):
                         headers={"Location": f"{request.url.path.rstrip('/')}/{task.id}"})
 
     @get("/{task_id:int}", responses=error_responses(400, 401, 403, 404))
-    async def get_task(self, user_id: int, task_id: TaskId, task_service: TaskService) -> TaskOut:
+    async def get_task(self, user_id: UserId, task_id: TaskId, task_service: Tasks) -> TaskOut:
         """One task."""
         return TaskOut.of(await task_service.get_task(user_id, task_id))
 
     @put("/{task_id:int}", dto=StrictBody[TaskReplace], return_dto=None,
          responses=error_responses(400, 401, 403, 404, 413))
-    async def replace_task(self, user_id: int, task_id: TaskId, data: TaskReplace,
-                           task_service: TaskService) -> TaskOut:
+    async def replace_task(self, user_id: UserId, task_id: TaskId, data: JSONBody[TaskReplace],
+                           task_service: Tasks) -> TaskOut:
         """Replace the task's fields; absent optional fields take their defaults."""
         return TaskOut.of(await task_service.update_task(user_id, task_id, structs.asdict(data)))
 
     @patch("/{task_id:int}", dto=StrictBody[TaskPatch], return_dto=None,
            responses=error_responses(400, 401, 403, 404, 413))
-    async def update_task(self, user_id: int, task_id: TaskId, data: TaskPatch,
-                          task_service: TaskService) -> TaskOut:
+    async def update_task(self, user_id: UserId, task_id: TaskId, data: JSONBody[TaskPatch],
+                          task_service: Tasks) -> TaskOut:
         """Change the fields given; the others keep their values."""
         changes = {name: value for name, value in structs.asdict(data).items() if value is not UNSET}
         return TaskOut.of(await task_service.update_task(user_id, task_id, changes))
 
     @patch("/{task_id:int}/complete", dto=StrictBody[CompletionSet], return_dto=None,
            responses=error_responses(400, 401, 403, 404, 413))
-    async def complete_task(self, user_id: int, task_id: TaskId, task_service: TaskService,
-                            data: CompletionSet | None = None) -> TaskOut:
+    async def complete_task(self, user_id: UserId, task_id: TaskId, task_service: Tasks,
+                            data: JSONBody[CompletionSet | None] = None) -> TaskOut:
         """Without a body toggle `completed`; with `{"completed": …}` set it (safe to retry)."""
         completed = data.completed if data is not None else None
         return TaskOut.of(await task_service.complete_task(user_id, task_id, completed))
 
     @delete("/{task_id:int}", status_code=HTTP_204_NO_CONTENT, responses=error_responses(400, 401, 403, 404))
-    async def delete_task(self, user_id: int, task_id: TaskId, task_service: TaskService) -> None:
+    async def delete_task(self, user_id: UserId, task_id: TaskId, task_service: Tasks) -> None:
         """Delete the task."""
         await task_service.delete_task(user_id, task_id)

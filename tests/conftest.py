@@ -1,0 +1,198 @@
+"""Test fixtures: a fresh database per run, built by the real migrations, emptied after each test.
+
+PostgreSQL is the default backend; tests marked `@pytest.mark.backends("postgresql", "sqlite")`
+run once per backend. The server comes from `TEST_POSTGRES_URL` (default: the local one);
+the run creates its own database there and drops it at the end, and the cleanup refuses to
+touch any database this run did not create.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import uuid
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import asyncpg
+import pytest
+from advanced_alchemy.alembic.commands import AlembicCommands
+from litestar import Litestar
+from litestar.testing import AsyncTestClient
+from sqlalchemy import text
+from sqlalchemy.engine import make_url
+from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
+from sqlalchemy.pool import NullPool
+
+from todo_svc.app import create_app
+from todo_svc.db.config import database_config
+from todo_svc.settings import Settings
+
+ADMIN_URL = os.environ.get("TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
+RUN_DATABASE_PREFIX = "todo_svc_test_"
+SECRET = "test-secret-key-that-is-long-enough-for-hs256"
+CREATED_DATABASES: set[str] = set()
+
+
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    marker = metafunc.definition.get_closest_marker("backends")
+    if marker and "backend" in metafunc.fixturenames:
+        metafunc.parametrize("backend", marker.args, indirect=True, scope="session")
+
+
+def make_settings(database_url: str, **overrides: object) -> Settings:
+    values: dict[str, object] = {"environment": "test", "database_url": database_url,
+                                 "jwt_secret_key": SECRET, "bcrypt_rounds": 4}
+    return Settings(**{**values, **overrides})  # type: ignore[arg-type]
+
+
+async def migrate(database_url: str, revision: str = "head", *, down: bool = False) -> None:
+    """Run the real migrations (Alembic runs its own event loop, hence the thread)."""
+    commands = AlembicCommands(sqlalchemy_config=database_config(make_settings(database_url)))
+    await asyncio.to_thread(commands.downgrade if down else commands.upgrade, revision)
+
+
+async def create_postgres_database() -> str:
+    name = f"{RUN_DATABASE_PREFIX}{uuid.uuid4().hex[:12]}"
+    admin = await asyncpg.connect(ADMIN_URL)
+    try:
+        await admin.execute(f'CREATE DATABASE "{name}"')
+    finally:
+        await admin.close()
+    CREATED_DATABASES.add(name)
+    return make_url(ADMIN_URL).set(database=name).render_as_string(hide_password=False)
+
+
+async def drop_postgres_database(url: str) -> None:
+    name = make_url(url).database
+    assert name in CREATED_DATABASES, f"refusing to drop {name}: this test run did not create it"
+    admin = await asyncpg.connect(ADMIN_URL)
+    try:
+        await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    finally:
+        await admin.close()
+    CREATED_DATABASES.discard(name)
+
+
+@pytest.fixture(scope="session")
+async def postgresql_url() -> AsyncIterator[str]:
+    url = await create_postgres_database()
+    await migrate(url)
+    yield url
+    await drop_postgres_database(url)
+
+
+@pytest.fixture(scope="session")
+async def sqlite_url(tmp_path_factory: pytest.TempPathFactory) -> str:
+    url = f"sqlite+aiosqlite:///{tmp_path_factory.mktemp('sqlite') / 'todo.db'}"
+    await migrate(url)
+    return url
+
+
+@pytest.fixture(scope="session")
+def backend(request: pytest.FixtureRequest) -> str:
+    return str(getattr(request, "param", "postgresql"))
+
+
+@pytest.fixture(scope="session")
+def database_url(request: pytest.FixtureRequest, backend: str) -> str:
+    return str(request.getfixturevalue(f"{backend}_url"))
+
+
+@pytest.fixture(scope="session")
+def settings(database_url: str) -> Settings:
+    return make_settings(database_url)
+
+
+@pytest.fixture(scope="session")
+def app(settings: Settings) -> Litestar:
+    return create_app(settings)
+
+
+@pytest.fixture(scope="session")
+async def session_client(app: Litestar) -> AsyncIterator[AsyncTestClient[Litestar]]:
+    async with AsyncTestClient(app=app) as test_client:
+        yield test_client
+
+
+@pytest.fixture(scope="session")
+async def engine(settings: Settings) -> AsyncIterator[AsyncEngine]:
+    """A direct connection to the test database, beside the app's own pool."""
+    test_engine = create_async_engine(settings.async_database_url, poolclass=NullPool)
+    yield test_engine
+    await test_engine.dispose()
+
+
+def assert_created_by_this_run(url: str) -> None:
+    parsed = make_url(url)
+    if parsed.get_backend_name() == "sqlite":
+        return
+    assert parsed.database in CREATED_DATABASES, f"refusing to touch {parsed.database}: not created by this run"
+
+
+async def empty_tables(engine: AsyncEngine) -> None:
+    assert_created_by_this_run(str(engine.url))
+    async with engine.begin() as connection:
+        if engine.dialect.name == "postgresql":
+            await connection.execute(text("TRUNCATE users, tasks RESTART IDENTITY CASCADE"))
+        else:
+            await connection.execute(text("DELETE FROM tasks"))
+            await connection.execute(text("DELETE FROM users"))
+
+
+@pytest.fixture
+async def client(session_client: AsyncTestClient[Litestar], engine: AsyncEngine,
+                 ) -> AsyncIterator[AsyncTestClient[Litestar]]:
+    """The API, with empty tables after each test."""
+    yield session_client
+    await empty_tables(engine)
+
+
+@dataclass
+class Account:
+    id: int
+    email: str
+    password: str
+    token: str
+
+    @property
+    def headers(self) -> dict[str, str]:
+        return {"Authorization": f"Bearer {self.token}"}
+
+    @property
+    def tasks_url(self) -> str:
+        return f"/api/v1/users/{self.id}/tasks"
+
+
+RegisterFn = Callable[..., Awaitable[Account]]
+
+
+@pytest.fixture
+def register(client: AsyncTestClient[Litestar]) -> RegisterFn:
+    """Register an account through the API and return it with its token."""
+
+    async def _register(email: str | None = None, password: str = "correct horse battery") -> Account:
+        email = email or f"user-{uuid.uuid4().hex[:8]}@example.org"
+        response = await client.post("/api/v1/auth/register", json={"email": email, "password": password})
+        assert response.status_code == 201, response.text
+        body = response.json()
+        return Account(id=body["user"]["id"], email=body["user"]["email"], password=password,
+                       token=body["access_token"])
+
+    return _register
+
+
+@pytest.fixture
+async def ann(register: RegisterFn) -> Account:
+    return await register("ann@example.org")
+
+
+@pytest.fixture
+async def bob(register: RegisterFn) -> Account:
+    return await register("bob@example.org")
+
+
+@pytest.fixture
+def project_root() -> Iterator[Path]:
+    yield Path(__file__).resolve().parent.parent
