@@ -13,15 +13,14 @@ from alembic import context
 from sqlalchemy import pool
 from sqlalchemy.ext.asyncio import AsyncEngine, async_engine_from_config
 
-from todo_svc.db.models import Task, User
+from todo_svc.db.models import Task, User  # noqa: F401 - registers the tables
 
 if TYPE_CHECKING:
     from advanced_alchemy.alembic.commands import AlembicCommandConfig
     from sqlalchemy.engine import Connection
 
 config = cast("AlembicCommandConfig", context.config)
-target_metadata = User.metadata
-assert Task.metadata is target_metadata
+target_metadata = User.metadata  # Task shares it: both models are imported for autogenerate
 
 
 def _configure(**kwargs: object) -> None:

@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 import os
 import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -42,8 +42,12 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
 
 
 def make_settings(database_url: str, **overrides: object) -> Settings:
-    values: dict[str, object] = {"environment": "test", "database_url": database_url,
-                                 "jwt_secret_key": SECRET, "bcrypt_rounds": 4}
+    values: dict[str, object] = {
+        "environment": "test",
+        "database_url": database_url,
+        "jwt_secret_key": SECRET,
+        "bcrypt_rounds": 4,
+    }
     return Settings(**{**values, **overrides})  # type: ignore[arg-type]
 
 
@@ -128,7 +132,9 @@ def assert_created_by_this_run(url: str) -> None:
     parsed = make_url(url)
     if parsed.get_backend_name() == "sqlite":
         return
-    assert parsed.database in CREATED_DATABASES, f"refusing to touch {parsed.database}: not created by this run"
+    assert parsed.database in CREATED_DATABASES, (
+        f"refusing to touch {parsed.database}: not created by this run"
+    )
 
 
 async def empty_tables(engine: AsyncEngine) -> None:
@@ -142,8 +148,10 @@ async def empty_tables(engine: AsyncEngine) -> None:
 
 
 @pytest.fixture
-async def client(session_client: AsyncTestClient[Litestar], engine: AsyncEngine,
-                 ) -> AsyncIterator[AsyncTestClient[Litestar]]:
+async def client(
+    session_client: AsyncTestClient[Litestar],
+    engine: AsyncEngine,
+) -> AsyncIterator[AsyncTestClient[Litestar]]:
     """The API, with empty tables after each test."""
     yield session_client
     await empty_tables(engine)
@@ -172,13 +180,14 @@ RegisterFn = Callable[..., Awaitable[Account]]
 def register(client: AsyncTestClient[Litestar]) -> RegisterFn:
     """Register an account through the API and return it with its token."""
 
-    async def _register(email: str | None = None, password: str = "correct horse battery") -> Account:
+    async def _register(email: str | None = None, password: str = "correct horse battery") -> Account:  # noqa: S107
         email = email or f"user-{uuid.uuid4().hex[:8]}@example.org"
         response = await client.post("/api/v1/auth/register", json={"email": email, "password": password})
         assert response.status_code == 201, response.text
         body = response.json()
-        return Account(id=body["user"]["id"], email=body["user"]["email"], password=password,
-                       token=body["access_token"])
+        return Account(
+            id=body["user"]["id"], email=body["user"]["email"], password=password, token=body["access_token"]
+        )
 
     return _register
 
@@ -194,5 +203,5 @@ async def bob(register: RegisterFn) -> Account:
 
 
 @pytest.fixture
-def project_root() -> Iterator[Path]:
-    yield Path(__file__).resolve().parent.parent
+def project_root() -> Path:
+    return Path(__file__).resolve().parent.parent

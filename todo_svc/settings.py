@@ -48,8 +48,11 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=
     @property
     def async_database_url(self) -> str:
         """The URL with an async driver, so `postgresql://…` and `sqlite:///…` work as written."""
-        for plain, async_driver in (("postgresql://", "postgresql+asyncpg://"), ("postgres://", "postgresql+asyncpg://"),
-                                    ("sqlite://", "sqlite+aiosqlite://")):
+        for plain, async_driver in (
+            ("postgresql://", "postgresql+asyncpg://"),
+            ("postgres://", "postgresql+asyncpg://"),
+            ("sqlite://", "sqlite+aiosqlite://"),
+        ):
             if self.database_url.startswith(plain):
                 return async_driver + self.database_url.removeprefix(plain)
         return self.database_url
@@ -86,7 +89,9 @@ def load_settings(environ: Mapping[str, str] | None = None, env_file: str | Path
             '(generate one with: python -c "import secrets; print(secrets.token_urlsafe(48))")'
         )
     if settings.jwt_secret_key:
-        raise SettingsError(f"JWT_SECRET_KEY is shorter than {MIN_SECRET_BYTES} bytes; set a longer one or unset it")
+        raise SettingsError(
+            f"JWT_SECRET_KEY is shorter than {MIN_SECRET_BYTES} bytes; set a longer one or unset it"
+        )
     logger.warning("JWT_SECRET_KEY is not set: using a random key, so tokens stop working on restart")
     generated = secrets.token_urlsafe(48)
     if environ is os.environ:

@@ -48,22 +48,29 @@ def legacy(controller: type[Controller], path: str, successor_prefix: str) -> ty
         return handlers
 
     old_prefix = path.split("{", 1)[0]
-    return type(f"Legacy{controller.__name__}", (controller,), {
-        "path": path,
-        "get_route_handlers": get_route_handlers,
-        "middleware": [deprecation_headers(old_prefix, successor_prefix)],
-    })
+    return type(
+        f"Legacy{controller.__name__}",
+        (controller,),
+        {
+            "path": path,
+            "get_route_handlers": get_route_handlers,
+            "middleware": [deprecation_headers(old_prefix, successor_prefix)],
+        },
+    )
 
 
-def operation_id(route_handler: HTTPRouteHandler, http_method: str, path_components: list[str]) -> str:
+def operation_id(route_handler: HTTPRouteHandler, http_method: Any, path_components: Any) -> str:
     """`list_tasks` → `listTasks`; its deprecated twin → `listTasksLegacy`."""
     first, *rest = route_handler.handler_name.split("_")
     return first + "".join(word.title() for word in rest) + ("Legacy" if route_handler.deprecated else "")
 
 
 api_v1 = Router(path=API_V1, route_handlers=[AuthController, AccountController, TaskController])
-legacy_routes = Router(path="/", route_handlers=[
-    legacy(AuthController, "/auth", f"{API_V1}/auth/"),
-    legacy(TaskController, "/api/{user_id:int}/tasks", f"{API_V1}/users/"),
-])
+legacy_routes = Router(
+    path="/",
+    route_handlers=[
+        legacy(AuthController, "/auth", f"{API_V1}/auth/"),
+        legacy(TaskController, "/api/{user_id:int}/tasks", f"{API_V1}/users/"),
+    ],
+)
 ops_routes = Router(path="/", route_handlers=[health, readiness])

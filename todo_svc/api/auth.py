@@ -41,7 +41,9 @@ class BearerJWTMiddleware(JWTAuthenticationMiddleware):
     Litestar takes whatever follows the first space, so `Basic <jwt>` would pass.
     """
 
-    async def authenticate_request(self, connection: ASGIConnection[Any, Any, Any, Any]) -> AuthenticationResult:
+    async def authenticate_request(
+        self, connection: ASGIConnection[Any, Any, Any, Any]
+    ) -> AuthenticationResult:
         scheme, _, token = connection.headers.get(self.auth_header, "").partition(" ")
         if scheme.lower() != "bearer" or not token.strip():
             raise NotAuthorizedException("Missing bearer token")
@@ -74,8 +76,12 @@ class TokenIssuer:
 
     def issue(self, user: User) -> TokenPair:
         lifetime = self._jwt_auth.default_token_expiration
-        token = self._jwt_auth.create_token(identifier=str(user.id), token_expiration=lifetime,
-                                            token_unique_jwt_id=uuid4().hex, email=user.email)
+        token = self._jwt_auth.create_token(
+            identifier=str(user.id),
+            token_expiration=lifetime,
+            token_unique_jwt_id=uuid4().hex,
+            email=user.email,
+        )
         return TokenPair(access_token=token, expires_in=int(lifetime.total_seconds()), user=UserOut.of(user))
 
 
@@ -86,19 +92,39 @@ Tokens = NamedDependency[TokenIssuer]
 class AuthController(Controller):
     path = "/auth"
     tags = ["auth"]  # noqa: RUF012 - Litestar reads these class attributes
-    opt = PUBLIC  # noqa: RUF012
+    opt = PUBLIC
 
-    @post("/register", status_code=HTTP_201_CREATED, dto=StrictBody[Credentials], return_dto=None,
-          security=NO_SECURITY, responses=error_responses(400, 409, 413))
-    async def register(self, data: JSONBody[Credentials], auth_service: Accounts, tokens: Tokens,
-                       ) -> TokenPair:
+    @post(
+        "/register",
+        status_code=HTTP_201_CREATED,
+        dto=StrictBody[Credentials],
+        return_dto=None,
+        security=NO_SECURITY,
+        responses=error_responses(400, 409, 413),
+    )
+    async def register(
+        self,
+        data: JSONBody[Credentials],
+        auth_service: Accounts,
+        tokens: Tokens,
+    ) -> TokenPair:
         """Create an account and return an access token for it."""
         return tokens.issue(await auth_service.register(data.email, data.password))
 
-    @post("/login", status_code=HTTP_200_OK, dto=StrictBody[Credentials], return_dto=None,
-          security=NO_SECURITY, responses=error_responses(400, 401, 413))
-    async def login(self, data: JSONBody[Credentials], auth_service: Accounts, tokens: Tokens,
-                    ) -> TokenPair:
+    @post(
+        "/login",
+        status_code=HTTP_200_OK,
+        dto=StrictBody[Credentials],
+        return_dto=None,
+        security=NO_SECURITY,
+        responses=error_responses(400, 401, 413),
+    )
+    async def login(
+        self,
+        data: JSONBody[Credentials],
+        auth_service: Accounts,
+        tokens: Tokens,
+    ) -> TokenPair:
         """Exchange email and password for an access token."""
         return tokens.issue(await auth_service.authenticate(data.email, data.password))
 
@@ -108,13 +134,19 @@ class AccountController(Controller):
     tags = ["users"]  # noqa: RUF012
 
     @get(responses=error_responses(401))
-    async def get_current_user(self, request: Request[Principal, AccessToken, Any], auth_service: Accounts,
-                               ) -> UserOut:
+    async def get_current_user(
+        self,
+        request: Request[Principal, AccessToken, Any],
+        auth_service: Accounts,
+    ) -> UserOut:
         """The caller's account."""
         return UserOut.of(await auth_service.get_account(request.user.id))
 
     @delete(status_code=HTTP_204_NO_CONTENT, responses=error_responses(401))
-    async def delete_current_user(self, request: Request[Principal, AccessToken, Any], auth_service: Accounts,
-                                  ) -> None:
+    async def delete_current_user(
+        self,
+        request: Request[Principal, AccessToken, Any],
+        auth_service: Accounts,
+    ) -> None:
         """Delete the caller's account with all its tasks."""
         await auth_service.delete_account(request.user.id)

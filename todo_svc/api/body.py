@@ -21,20 +21,22 @@ from litestar.typing import FieldDefinition
 from todo_svc.api.schemas import InvalidField
 
 T = TypeVar("T")
-_AT_PATH = re.compile(r"^(?P<message>.*?)(?: - at `\$(?P<path>[^`]*)`)?$", re.DOTALL)
 _UNKNOWN_FIELD = re.compile(r"unknown field `(?P<name>[^`]*)`")
 
 
 def body_error(exc: msgspec.MsgspecError) -> ValidationException:
     """A 400 naming the offending field, from a msgspec error message."""
     if isinstance(exc, msgspec.DecodeError):
-        return ValidationException("Request body is not valid JSON", extra=[{"field": "body", "message": str(exc)}])
-    match = _AT_PATH.match(str(exc))
-    assert match is not None  # the pattern matches any string
-    message, path = match["message"], (match["path"] or "").lstrip(".")
+        return ValidationException(
+            "Request body is not valid JSON", extra=[{"field": "body", "message": str(exc)}]
+        )
+    message, _, path = str(exc).partition(" - at `$")
+    path = path.rstrip("`").lstrip(".")
     if unknown := _UNKNOWN_FIELD.search(message):
         path = f"{path}.{unknown['name']}".lstrip(".")
-    return ValidationException("Request body is invalid", extra=[{"field": path or "body", "message": message}])
+    return ValidationException(
+        "Request body is invalid", extra=[{"field": path or "body", "message": message}]
+    )
 
 
 def decode_body(raw: bytes, model: type[T]) -> T:
@@ -43,8 +45,9 @@ def decode_body(raw: bytes, model: type[T]) -> T:
     except msgspec.MsgspecError as exc:
         raise body_error(exc) from None
     except InvalidField as exc:
-        raise ValidationException("Request body is invalid",
-                                  extra=[{"field": exc.field, "message": exc.message}]) from None
+        raise ValidationException(
+            "Request body is invalid", extra=[{"field": exc.field, "message": exc.message}]
+        ) from None
 
 
 class StrictBody(AbstractDTO[T], Generic[T]):
@@ -59,15 +62,18 @@ class StrictBody(AbstractDTO[T], Generic[T]):
         return False
 
     @classmethod
-    def create_for_field_definition(cls, field_definition: FieldDefinition, handler_id: str,
-                                    backend_cls: Any = None) -> None:
+    def create_for_field_definition(
+        cls, field_definition: FieldDefinition, handler_id: str, backend_cls: Any = None
+    ) -> None:
         return None
 
     @classmethod
-    def create_openapi_schema(cls, field_definition: FieldDefinition, handler_id: str,
-                              schema_creator: Any) -> Reference | Schema:
+    def create_openapi_schema(
+        cls, field_definition: FieldDefinition, handler_id: str, schema_creator: Any
+    ) -> Reference | Schema:
         schema: Reference | Schema = schema_creator.for_field_definition(
-            FieldDefinition.from_annotation(cls.model_type))
+            FieldDefinition.from_annotation(cls.model_type)
+        )
         return schema
 
     def decode_bytes(self, value: bytes) -> T:

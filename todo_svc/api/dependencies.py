@@ -13,13 +13,17 @@ from todo_svc.services.auth import AuthService
 from todo_svc.services.tasks import TaskService
 
 
-async def provide_task_service(db_session: NamedDependency[AsyncSession]) -> AsyncGenerator[TaskService, None]:
+async def provide_task_service(
+    db_session: NamedDependency[AsyncSession],
+) -> AsyncGenerator[TaskService, None]:
     yield TaskService(TaskRepository(session=db_session))
     # Reached only when the handler returned: an exception is thrown in at the yield instead.
     # A failing COMMIT raises here, before the response is sent, so it can never answer 2xx.
     await db_session.commit()
 
 
-async def provide_auth_service(db_session: NamedDependency[AsyncSession], state: State) -> AsyncGenerator[AuthService, None]:
+async def provide_auth_service(
+    db_session: NamedDependency[AsyncSession], state: State
+) -> AsyncGenerator[AuthService, None]:
     yield AuthService(UserRepository(session=db_session), state.password_hasher)
     await db_session.commit()

@@ -35,9 +35,15 @@ PLAIN_DETAIL = {
 }
 
 
-def error_response(request: Request[Any, Any, Any], status: int, detail: str, *,
-                   errors: list[FieldError] | None = None, headers: dict[str, str] | None = None,
-                   checks: dict[str, str] | None = None) -> Response[ErrorBody]:
+def error_response(
+    request: Request[Any, Any, Any],
+    status: int,
+    detail: str,
+    *,
+    errors: list[FieldError] | None = None,
+    headers: dict[str, str] | None = None,
+    checks: dict[str, str] | None = None,
+) -> Response[ErrorBody]:
     body = ErrorBody(
         error=HTTPStatus(status).phrase,
         detail=detail,
@@ -60,8 +66,13 @@ def _field_errors(extra: Any) -> list[FieldError]:
     """Litestar reports parameters as `{key, message}`, the body decoder as `{field, message}`."""
     if not isinstance(extra, list):
         return []
-    return [FieldError(field=str(item.get("field") or item.get("key") or "body"), message=str(item.get("message", "")))
-            for item in extra if isinstance(item, dict)]
+    return [
+        FieldError(
+            field=str(item.get("field") or item.get("key") or "body"), message=str(item.get("message", ""))
+        )
+        for item in extra
+        if isinstance(item, dict)
+    ]
 
 
 def handle_exception(request: Request[Any, Any, Any], exc: Exception) -> Response[ErrorBody]:
@@ -74,20 +85,33 @@ def handle_exception(request: Request[Any, Any, Any], exc: Exception) -> Respons
     if isinstance(exc, HTTPException):
         status = exc.status_code
         detail = exc.detail
-        if status >= 500 or not detail or detail == HTTPStatus(status).phrase or isinstance(exc, NotAuthorizedException):
+        if (
+            status >= 500
+            or not detail
+            or detail == HTTPStatus(status).phrase
+            or isinstance(exc, NotAuthorizedException)
+        ):
             detail = PLAIN_DETAIL.get(status, HTTPStatus(status).phrase)
         if isinstance(exc, NotAuthorizedException) and "authorization" in request.headers:
             detail = "The access token is missing, malformed, expired or invalid"
         return error_response(request, status, detail, headers=dict(exc.headers or {}))
-    logger.error("unhandled error in %s %s (request id %s)", request.method, request.scope.get("path"),
-                 request_id(request.scope), exc_info=exc)
+    logger.error(
+        "unhandled error in %s %s (request id %s)",
+        request.method,
+        request.scope.get("path"),
+        request_id(request.scope),
+        exc_info=exc,
+    )
     return error_response(request, 500, PLAIN_DETAIL[500])
 
 
 def error_responses(*statuses: int) -> dict[int, ResponseSpec]:
     """OpenAPI entries for the error statuses an operation can answer, all with the contract's body."""
     return {
-        status: ResponseSpec(data_container=ErrorBody, description=PLAIN_DETAIL.get(status, HTTPStatus(status).phrase),
-                             generate_examples=False)
+        status: ResponseSpec(
+            data_container=ErrorBody,
+            description=PLAIN_DETAIL.get(status, HTTPStatus(status).phrase),
+            generate_examples=False,
+        )
         for status in statuses
     }

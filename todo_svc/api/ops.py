@@ -36,7 +36,9 @@ async def _database_check(engine: AsyncEngine) -> str:
 
 
 @get("/health/ready", opt=PUBLIC, security=NO_SECURITY, tags=["ops"], responses=error_responses(503))
-async def readiness(request: Request[Any, Any, Any], db_engine: NamedDependency[AsyncEngine]) -> Response[Readiness | ErrorBody]:
+async def readiness(
+    request: Request[Any, Any, Any], db_engine: NamedDependency[AsyncEngine]
+) -> Response[Readiness | ErrorBody]:
     """Readiness: 200 when the database answers within a short timeout, else 503, with each check."""
     checks = {"database": await _database_check(db_engine)}
     if all(state == "ok" for state in checks.values()):

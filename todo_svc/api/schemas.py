@@ -13,8 +13,14 @@ if TYPE_CHECKING:
 
 TITLE_MAX = 255
 NoNul = r"^[^\x00]*$"
-Email = Annotated[str, Meta(max_length=320, description="An email address, at most 254 characters once trimmed; "
-                                                        "compared case-insensitively.", examples=["ann@example.org"])]
+Email = Annotated[
+    str,
+    Meta(
+        max_length=320,
+        description="An email address, at most 254 characters once trimmed; compared case-insensitively.",
+        examples=["ann@example.org"],
+    ),
+]
 Password = Annotated[str, Meta(min_length=8, max_length=128, description="8 to 128 characters.")]
 Title = Annotated[str, Meta(description="1 to 255 characters once trimmed.", examples=["Buy milk"])]
 Description = Annotated[str, Meta(max_length=10_000, pattern=NoNul)]
@@ -22,7 +28,7 @@ EMAIL_SHAPE = re.compile(r"[^@\s\x00]+@[^@\s\x00]+\.[^@\s\x00]+")
 EMAIL_MAX = 254
 
 
-class InvalidField(Exception):  # noqa: N818 - carries a field name to the 400 body, not a server error
+class InvalidField(Exception):
     """A rule msgspec cannot express, broken in one field."""
 
     def __init__(self, field: str, message: str) -> None:
@@ -67,7 +73,7 @@ class TaskPatch(Struct, forbid_unknown_fields=True):
     """Any subset of the fields: absent means unchanged, `null` description means none."""
 
     title: Title | UnsetType = UNSET
-    description: Description | None | UnsetType = UNSET
+    description: Description | UnsetType | None = UNSET
     completed: bool | UnsetType = UNSET
 
     def __post_init__(self) -> None:
@@ -90,8 +96,15 @@ class TaskOut(Struct):
 
     @classmethod
     def of(cls, task: Task) -> TaskOut:
-        return cls(task.id, task.user_id, task.title, task.description, task.completed, task.created_at,
-                   task.updated_at)
+        return cls(
+            task.id,
+            task.user_id,
+            task.title,
+            task.description,
+            task.completed,
+            task.created_at,
+            task.updated_at,
+        )
 
 
 class TaskPage(Struct):
@@ -116,7 +129,7 @@ class TokenPair(Struct):
     access_token: str
     expires_in: Annotated[int, Meta(description="Seconds until the access token expires.")]
     user: UserOut
-    token_type: Literal["bearer"] = "bearer"
+    token_type: Literal["bearer"] = "bearer"  # noqa: S105 - the scheme name, not a secret
 
 
 class FieldError(Struct):

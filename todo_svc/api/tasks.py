@@ -6,9 +6,9 @@ from typing import Annotated, Any
 
 from litestar import Controller, Request, Response, delete, get, patch, post, put
 from litestar.connection import ASGIConnection
+from litestar.di import NamedDependency
 from litestar.exceptions import PermissionDeniedException
 from litestar.handlers import BaseRouteHandler
-from litestar.di import NamedDependency
 from litestar.params import FromQuery, JSONBody, PathParameter, QueryParameter
 from litestar.status_codes import HTTP_201_CREATED, HTTP_204_NO_CONTENT
 from msgspec import UNSET, structs
@@ -41,8 +41,10 @@ class TaskController(Controller):
         user_id: UserId,
         task_service: Tasks,
         completed: FromQuery[bool | None] = None,
-        q: Annotated[str | None, QueryParameter(max_length=255, description="Case-insensitive substring of title "
-                                                                       "or description.")] = None,
+        q: Annotated[
+            str | None,
+            QueryParameter(max_length=255, description="Case-insensitive substring of title or description."),
+        ] = None,
         sort: FromQuery[SortKey] = "-created_at",
         limit: Annotated[int, QueryParameter(ge=1, le=100)] = 50,
         offset: Annotated[int, QueryParameter(ge=0, le=MAX_ID)] = 0,
@@ -52,39 +54,70 @@ class TaskController(Controller):
         items, total = await task_service.list_tasks(user_id, query)
         return TaskPage(items=[TaskOut.of(task) for task in items], total=total, limit=limit, offset=offset)
 
-    @post(status_code=HTTP_201_CREATED, dto=StrictBody[TaskCreate], return_dto=None,
-          responses=error_responses(400, 401, 403, 413))
-    async def create_task(self, user_id: UserId, data: JSONBody[TaskCreate], task_service: Tasks,
-                          request: Request[Any, Any, Any]) -> Response[TaskOut]:
+    @post(
+        status_code=HTTP_201_CREATED,
+        dto=StrictBody[TaskCreate],
+        return_dto=None,
+        responses=error_responses(400, 401, 403, 413),
+    )
+    async def create_task(
+        self,
+        user_id: UserId,
+        data: JSONBody[TaskCreate],
+        task_service: Tasks,
+        request: Request[Any, Any, Any],
+    ) -> Response[TaskOut]:
         """Create a task; `Location` names it."""
         task = await task_service.create_task(user_id, structs.asdict(data))
-        return Response(TaskOut.of(task), status_code=HTTP_201_CREATED,
-                        headers={"Location": f"{request.url.path.rstrip('/')}/{task.id}"})
+        return Response(
+            TaskOut.of(task),
+            status_code=HTTP_201_CREATED,
+            headers={"Location": f"{request.url.path.rstrip('/')}/{task.id}"},
+        )
 
     @get("/{task_id:int}", responses=error_responses(400, 401, 403, 404))
     async def get_task(self, user_id: UserId, task_id: TaskId, task_service: Tasks) -> TaskOut:
         """One task."""
         return TaskOut.of(await task_service.get_task(user_id, task_id))
 
-    @put("/{task_id:int}", dto=StrictBody[TaskReplace], return_dto=None,
-         responses=error_responses(400, 401, 403, 404, 413))
-    async def replace_task(self, user_id: UserId, task_id: TaskId, data: JSONBody[TaskReplace],
-                           task_service: Tasks) -> TaskOut:
+    @put(
+        "/{task_id:int}",
+        dto=StrictBody[TaskReplace],
+        return_dto=None,
+        responses=error_responses(400, 401, 403, 404, 413),
+    )
+    async def replace_task(
+        self, user_id: UserId, task_id: TaskId, data: JSONBody[TaskReplace], task_service: Tasks
+    ) -> TaskOut:
         """Replace the task's fields; absent optional fields take their defaults."""
         return TaskOut.of(await task_service.update_task(user_id, task_id, structs.asdict(data)))
 
-    @patch("/{task_id:int}", dto=StrictBody[TaskPatch], return_dto=None,
-           responses=error_responses(400, 401, 403, 404, 413))
-    async def update_task(self, user_id: UserId, task_id: TaskId, data: JSONBody[TaskPatch],
-                          task_service: Tasks) -> TaskOut:
+    @patch(
+        "/{task_id:int}",
+        dto=StrictBody[TaskPatch],
+        return_dto=None,
+        responses=error_responses(400, 401, 403, 404, 413),
+    )
+    async def update_task(
+        self, user_id: UserId, task_id: TaskId, data: JSONBody[TaskPatch], task_service: Tasks
+    ) -> TaskOut:
         """Change the fields given; the others keep their values."""
         changes = {name: value for name, value in structs.asdict(data).items() if value is not UNSET}
         return TaskOut.of(await task_service.update_task(user_id, task_id, changes))
 
-    @patch("/{task_id:int}/complete", dto=StrictBody[CompletionSet], return_dto=None,
-           responses=error_responses(400, 401, 403, 404, 413))
-    async def complete_task(self, user_id: UserId, task_id: TaskId, task_service: Tasks,
-                            data: JSONBody[CompletionSet | None] = None) -> TaskOut:
+    @patch(
+        "/{task_id:int}/complete",
+        dto=StrictBody[CompletionSet],
+        return_dto=None,
+        responses=error_responses(400, 401, 403, 404, 413),
+    )
+    async def complete_task(
+        self,
+        user_id: UserId,
+        task_id: TaskId,
+        task_service: Tasks,
+        data: JSONBody[CompletionSet | None] = None,
+    ) -> TaskOut:
         """Without a body toggle `completed`; with `{"completed": …}` set it (safe to retry)."""
         completed = data.completed if data is not None else None
         return TaskOut.of(await task_service.complete_task(user_id, task_id, completed))

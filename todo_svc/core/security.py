@@ -85,12 +85,28 @@ class AccessToken(Token):
         return jwt.encode({**claims, **self.extras}, key=secret, algorithm=algorithm)
 
     @classmethod
-    def decode_payload(cls, encoded_token: str, secret: str, algorithms: list[str], issuer: Any = None,
-                       audience: Any = None, options: Any = None) -> Any:
+    def decode_payload(
+        cls,
+        encoded_token: str,
+        secret: str,
+        algorithms: list[str],
+        issuer: Any = None,
+        audience: Any = None,
+        options: Any = None,
+    ) -> Any:
         options = {**(options or {}), "require": list(cls.required_claims)}
-        payload = jwt.decode(encoded_token, key=secret, algorithms=algorithms, issuer=issuer, audience=audience,
-                             options=options, leeway=cls.leeway_seconds)
-        if not isinstance(payload.get("sub"), str) or not (payload["sub"].isascii() and payload["sub"].isdigit()):
+        payload = jwt.decode(
+            encoded_token,
+            key=secret,
+            algorithms=algorithms,
+            issuer=issuer,
+            audience=audience,
+            options=options,
+            leeway=cls.leeway_seconds,
+        )
+        if not isinstance(payload.get("sub"), str) or not (
+            payload["sub"].isascii() and payload["sub"].isdigit()
+        ):
             raise NotAuthorizedException("Invalid token")
         if payload["iat"] > datetime.now(UTC).timestamp() + cls.leeway_seconds:
             raise NotAuthorizedException("Invalid token")

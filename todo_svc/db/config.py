@@ -35,15 +35,24 @@ def _enable_sqlite_foreign_keys(dbapi_connection: Any, _: Any) -> None:
 def database_config(settings: Settings) -> SQLAlchemyAsyncConfig:
     url = make_url(settings.async_database_url)
     is_sqlite = url.get_backend_name() == "sqlite"
-    engine_config = EngineConfig() if is_sqlite else EngineConfig(
-        pool_size=settings.database_pool_size, max_overflow=0, pool_timeout=10, pool_recycle=1800,
+    engine_config = (
+        EngineConfig()
+        if is_sqlite
+        else EngineConfig(
+            pool_size=settings.database_pool_size,
+            max_overflow=0,
+            pool_timeout=10,
+            pool_recycle=1800,
+        )
     )
     config = SQLAlchemyAsyncConfig(
         connection_string=url.render_as_string(hide_password=False),
         engine_config=engine_config,
         session_config=AsyncSessionConfig(expire_on_commit=False, autoflush=False),
         alembic_config=AlembicAsyncConfig(
-            script_location=str(migrations_dir()), version_table_name=VERSION_TABLE, render_as_batch=True,
+            script_location=str(migrations_dir()),
+            version_table_name=VERSION_TABLE,
+            render_as_batch=True,
         ),
     )
     if is_sqlite:

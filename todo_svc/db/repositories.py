@@ -83,14 +83,15 @@ class TaskRepository(SQLAlchemyAsyncRepository[Task]):
         filtered = select(Task).where(Task.user_id == owner_id, *self._filters(query))
         column = getattr(Task, query.sort.lstrip("-"))
         descending = query.sort.startswith("-")
-        ordered = filtered.order_by(column.desc() if descending else column.asc(),
-                                    Task.id.desc() if descending else Task.id.asc())
+        ordered = filtered.order_by(
+            column.desc() if descending else column.asc(), Task.id.desc() if descending else Task.id.asc()
+        )
         items = (await self.session.scalars(ordered.limit(query.limit).offset(query.offset))).all()
         if query.offset == 0 and len(items) < query.limit:
             return items, len(items)
         return items, await self._count(filtered)
 
-    async def _count(self, filtered: Select[tuple[Task]]) -> int:
+    async def _count(self, filtered: Select[Task]) -> int:
         counted = filtered.with_only_columns(func.count()).order_by(None)
         return int(await self.session.scalar(counted) or 0)
 
@@ -100,8 +101,12 @@ class TaskRepository(SQLAlchemyAsyncRepository[Task]):
         if query.completed is not None:
             filters.append(Task.completed == query.completed)
         if query.q:
-            filters.append(or_(Task.title.icontains(query.q, autoescape=True),
-                               Task.description.icontains(query.q, autoescape=True)))
+            filters.append(
+                or_(
+                    Task.title.icontains(query.q, autoescape=True),
+                    Task.description.icontains(query.q, autoescape=True),
+                )
+            )
         return filters
 
     async def create_owned(self, owner_id: int, values: dict[str, Any]) -> Task | None:
@@ -135,5 +140,7 @@ class TaskRepository(SQLAlchemyAsyncRepository[Task]):
     async def delete_owned(self, owner_id: int, task_id: int) -> bool:
         if task_id > MAX_ID:
             return False
-        result = await self.session.execute(delete(Task).where(*self._owned(owner_id, task_id)).returning(Task.id))
+        result = await self.session.execute(
+            delete(Task).where(*self._owned(owner_id, task_id)).returning(Task.id)
+        )
         return result.scalar_one_or_none() is not None
