@@ -26,7 +26,7 @@ _UNKNOWN_FIELD = re.compile(r"unknown field `(?P<name>[^`]*)`")
 
 def body_error(exc: msgspec.MsgspecError) -> ValidationException:
     """A 400 naming the offending field, from a msgspec error message."""
-    if isinstance(exc, msgspec.DecodeError):
+    if not isinstance(exc, msgspec.ValidationError):  # malformed JSON (ValidationError subclasses DecodeError)
         return ValidationException(
             "Request body is not valid JSON", extra=[{"field": "body", "message": str(exc)}]
         )

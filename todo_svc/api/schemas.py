@@ -12,11 +12,12 @@ if TYPE_CHECKING:
     from todo_svc.db.models import Task, User
 
 TITLE_MAX = 255
+EMAIL_MAX = 254
 NoNul = r"^[^\x00]*$"
 Email = Annotated[
     str,
     Meta(
-        max_length=320,
+        max_length=EMAIL_MAX,
         description="An email address, at most 254 characters once trimmed; compared case-insensitively.",
         examples=["ann@example.org"],
     ),
@@ -25,7 +26,6 @@ Password = Annotated[str, Meta(min_length=8, max_length=128, description="8 to 1
 Title = Annotated[str, Meta(description="1 to 255 characters once trimmed.", examples=["Buy milk"])]
 Description = Annotated[str, Meta(max_length=10_000, pattern=NoNul)]
 EMAIL_SHAPE = re.compile(r"[^@\s\x00]+@[^@\s\x00]+\.[^@\s\x00]+")
-EMAIL_MAX = 254
 
 
 class InvalidField(Exception):
