@@ -141,10 +141,10 @@ async def empty_tables(engine: AsyncEngine) -> None:
     assert_created_by_this_run(str(engine.url))
     async with engine.begin() as connection:
         if engine.dialect.name == "postgresql":
-            await connection.execute(text("TRUNCATE users, tasks RESTART IDENTITY CASCADE"))
+            await connection.execute(text("TRUNCATE users, tasks, idempotency_records RESTART IDENTITY CASCADE"))
         else:
-            await connection.execute(text("DELETE FROM tasks"))
-            await connection.execute(text("DELETE FROM users"))
+            for table in ("idempotency_records", "tasks", "users"):
+                await connection.execute(text(f"DELETE FROM {table}"))  # noqa: S608 - fixed names
 
 
 @pytest.fixture

@@ -12,9 +12,13 @@ from litestar.di import Provide
 from litestar.openapi import OpenAPIConfig
 from litestar.openapi.plugins import RedocRenderPlugin, SwaggerRenderPlugin
 
-from todo_svc.api import api_v1, legacy_routes, operation_id, ops_routes
+from todo_svc.api import api_v1, deprecation_headers, legacy_routes, operation_id, ops_routes
 from todo_svc.api.auth import PUBLIC, TokenIssuer, build_jwt_auth
-from todo_svc.api.dependencies import provide_auth_service, provide_task_service
+from todo_svc.api.dependencies import (
+    provide_auth_service,
+    provide_idempotency_service,
+    provide_task_service,
+)
 from todo_svc.api.errors import handle_exception
 from todo_svc.core.middleware import security_headers
 from todo_svc.core.security import PasswordHasher
@@ -42,10 +46,11 @@ def create_app(settings: Settings | None = None) -> Litestar:
         dependencies={
             "task_service": Provide(provide_task_service),
             "auth_service": Provide(provide_auth_service),
+            "idempotency": Provide(provide_idempotency_service, sync_to_thread=False),
             "tokens": Provide(lambda: tokens, sync_to_thread=False, use_cache=True),
         },
         exception_handlers={Exception: handle_exception},
-        before_send=[security_headers(DOCS_PATH)],
+        before_send=[security_headers(DOCS_PATH), deprecation_headers],
         request_max_body_size=settings.max_request_body_bytes,
         lifespan=[close_hasher],
         state=State({"settings": settings, "password_hasher": hasher}),

@@ -1,4 +1,4 @@
-"""Users and their tasks
+"""Users, their tasks and idempotency records
 
 Revision ID: 0001
 Revises:
@@ -45,6 +45,7 @@ def upgrade() -> None:
         sa.Column("title", sa.String(length=255), nullable=False),
         sa.Column("description", sa.Text(), nullable=True),
         sa.Column("completed", sa.Boolean(), server_default=sa.text("false"), nullable=False),
+        sa.Column("version", sa.Integer(), server_default="1", nullable=False),
         sa.Column("created_at", DateTimeUTC(timezone=True), nullable=False),
         sa.Column("updated_at", DateTimeUTC(timezone=True), nullable=False),
         sa.ForeignKeyConstraint(
@@ -57,8 +58,34 @@ def upgrade() -> None:
         batch_op.create_index("ix_tasks_user_title", ["user_id", "title", "id"], unique=False)
         batch_op.create_index("ix_tasks_user_updated", ["user_id", "updated_at", "id"], unique=False)
 
+    op.create_table(
+        "idempotency_records",
+        sa.Column(
+            "id",
+            sa.BigInteger().with_variant(sa.Integer(), "sqlite"),
+            sa.Identity(always=False, start=1, increment=1),
+            nullable=False,
+        ),
+        sa.Column("user_id", sa.BigInteger(), nullable=False),
+        sa.Column("key", sa.String(length=255), nullable=False),
+        sa.Column("fingerprint", sa.String(length=64), nullable=False),
+        sa.Column("status_code", sa.SmallInteger(), nullable=False),
+        sa.Column("body", sa.Text(), nullable=False),
+        sa.Column("location", sa.String(length=1024), nullable=True),
+        sa.Column("created_at", DateTimeUTC(timezone=True), nullable=False),
+        sa.Column("updated_at", DateTimeUTC(timezone=True), nullable=False),
+        sa.ForeignKeyConstraint(
+            ["user_id"], ["users.id"], name=op.f("fk_idempotency_records_user_id_users"), ondelete="CASCADE"
+        ),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_idempotency_records")),
+        sa.UniqueConstraint("user_id", "key", name=op.f("uq_idempotency_records_user_id")),
+    )
+    op.create_index("ix_idempotency_records_created", "idempotency_records", ["created_at"], unique=False)
+
 
 def downgrade() -> None:
+    op.drop_index("ix_idempotency_records_created", table_name="idempotency_records")
+    op.drop_table("idempotency_records")
     with op.batch_alter_table("tasks", schema=None) as batch_op:
         batch_op.drop_index("ix_tasks_user_updated")
         batch_op.drop_index("ix_tasks_user_title")

@@ -7,54 +7,55 @@ from typing import Any
 from litestar import Controller, Router
 from litestar.datastructures import MutableScopeHeaders
 from litestar.handlers import BaseRouteHandler, HTTPRouteHandler
-from litestar.types import ASGIApp, Message, Receive, Scope, Send
+from litestar.types import Message, Scope
 
 from todo_svc.api.auth import AccountController, AuthController
 from todo_svc.api.ops import health, readiness
+from todo_svc.api.task_batches import TaskBatchController
 from todo_svc.api.tasks import TaskController
 
 API_V1 = "/api/v1"
+SUCCESSOR = "successor_prefixes"  # the opt of a legacy handler: (its path prefix, its successor's)
 
 
-def deprecation_headers(old_prefix: str, new_prefix: str) -> Any:
-    """Middleware adding `Deprecation` and a `Link` to the successor of each legacy path."""
+async def deprecation_headers(message: Message, scope: Scope) -> None:
+    """A before-send hook adding `Deprecation` and a `Link` to the successor to each legacy answer.
 
-    def wrap(app: ASGIApp) -> ASGIApp:
-        async def middleware(scope: Scope, receive: Receive, send: Send) -> None:
-            successor = new_prefix + scope["path"].removeprefix(old_prefix)
-
-            async def send_with_headers(message: Message) -> None:
-                if message["type"] == "http.response.start":
-                    headers = MutableScopeHeaders.from_message(message)
-                    headers["Deprecation"] = "true"
-                    headers["Link"] = f'<{successor}>; rel="successor-version"'
-                await send(message)
-
-            await app(scope, receive, send_with_headers)
-
-        return middleware
-
-    return wrap
+    A hook rather than route middleware: the auth middleware's 401 is answered outside any
+    route middleware, and it must carry the headers too.
+    """
+    if message["type"] != "http.response.start":
+        return
+    handler = scope.get("route_handler")
+    prefixes = handler.opt.get(SUCCESSOR) if handler is not None else None
+    if prefixes is None:
+        return
+    old_prefix, new_prefix = prefixes
+    headers = MutableScopeHeaders.from_message(message)
+    headers["Deprecation"] = "true"
+    headers["Link"] = f'<{new_prefix + scope["path"].removeprefix(old_prefix)}>; rel="successor-version"'
 
 
 def legacy(controller: type[Controller], path: str, successor_prefix: str) -> type[Controller]:
-    """The controller's handlers again at `path`, marked deprecated in OpenAPI and in headers."""
+    """The controller's handlers again at `path`, deprecated in OpenAPI and in `deprecation_headers`."""
+    # Both without a trailing slash, so that `/auth/login` → `/api/v1/auth/login`
+    # and `/api/1/tasks` → `/api/v1/users/1/tasks`.
+    old_prefix, new_prefix = path.split("{", 1)[0].rstrip("/"), successor_prefix.rstrip("/")
 
     def get_route_handlers(self: Controller) -> list[BaseRouteHandler]:
-        handlers = controller.get_route_handlers(self)
+        handlers = controller.get_route_handlers(self)  # copies: the canonical handlers stay as they are
         for handler in handlers:
             if isinstance(handler, HTTPRouteHandler):
                 handler.deprecated = True
+                handler.opt = {**handler.opt, SUCCESSOR: (old_prefix, new_prefix)}
         return handlers
 
-    old_prefix = path.split("{", 1)[0]
     return type(
         f"Legacy{controller.__name__}",
         (controller,),
         {
             "path": path,
             "get_route_handlers": get_route_handlers,
-            "middleware": [deprecation_headers(old_prefix, successor_prefix)],
         },
     )
 
@@ -65,7 +66,9 @@ def operation_id(route_handler: HTTPRouteHandler, http_method: Any, path_compone
     return first + "".join(word.title() for word in rest) + ("Legacy" if route_handler.deprecated else "")
 
 
-api_v1 = Router(path=API_V1, route_handlers=[AuthController, AccountController, TaskController])
+api_v1 = Router(
+    path=API_V1, route_handlers=[AuthController, AccountController, TaskController, TaskBatchController]
+)
 legacy_routes = Router(
     path="/",
     route_handlers=[

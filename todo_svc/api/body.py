@@ -21,19 +21,21 @@ from litestar.typing import FieldDefinition
 from todo_svc.api.schemas import InvalidField
 
 T = TypeVar("T")
-_UNKNOWN_FIELD = re.compile(r"unknown field `(?P<name>[^`]*)`")
+_NAMED_FIELD = re.compile(r"(?:unknown|missing required) field `(?P<name>[^`]*)`")
 
 
 def body_error(exc: msgspec.MsgspecError) -> ValidationException:
     """A 400 naming the offending field, from a msgspec error message."""
-    if not isinstance(exc, msgspec.ValidationError):  # malformed JSON (ValidationError subclasses DecodeError)
+    if not isinstance(
+        exc, msgspec.ValidationError
+    ):  # malformed JSON (ValidationError subclasses DecodeError)
         return ValidationException(
             "Request body is not valid JSON", extra=[{"field": "body", "message": str(exc)}]
         )
     message, _, path = str(exc).partition(" - at `$")
     path = path.rstrip("`").lstrip(".")
-    if unknown := _UNKNOWN_FIELD.search(message):
-        path = f"{path}.{unknown['name']}".lstrip(".")
+    if named := _NAMED_FIELD.search(message):  # an unknown or a missing field: name it, not its object
+        path = f"{path}.{named['name']}".lstrip(".")
     return ValidationException(
         "Request body is invalid", extra=[{"field": path or "body", "message": message}]
     )

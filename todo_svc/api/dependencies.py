@@ -8,8 +8,9 @@ from litestar.datastructures import State
 from litestar.di import NamedDependency
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from todo_svc.db.repositories import TaskRepository, UserRepository
+from todo_svc.db.repositories import IdempotencyRepository, TaskRepository, UserRepository
 from todo_svc.services.auth import AuthService
+from todo_svc.services.idempotency import IdempotencyService
 from todo_svc.services.tasks import TaskService
 
 
@@ -27,3 +28,8 @@ async def provide_auth_service(
 ) -> AsyncGenerator[AuthService, None]:
     yield AuthService(UserRepository(session=db_session), state.password_hasher)
     await db_session.commit()
+
+
+def provide_idempotency_service(db_session: NamedDependency[AsyncSession]) -> IdempotencyService:
+    """Shares the request's session (and so its transaction, committed with the tasks)."""
+    return IdempotencyService(IdempotencyRepository(session=db_session))

@@ -14,7 +14,17 @@ from msgspec import UNSET
 
 from todo_svc.api.schemas import ErrorBody, FieldError
 from todo_svc.core.request_id import request_id
-from todo_svc.services.errors import AccountGone, DomainError, EmailTaken, InvalidCredentials, TaskNotFound
+from todo_svc.services.errors import (
+    AccountGone,
+    DomainError,
+    EmailTaken,
+    IdempotencyKeyInFlight,
+    IdempotencyKeyReused,
+    InvalidCredentials,
+    TaskChanged,
+    TaskNotFound,
+    TasksNotFound,
+)
 
 logger = logging.getLogger("todo_svc.errors")
 
@@ -23,6 +33,10 @@ DOMAIN_STATUS: dict[type[DomainError], int] = {
     EmailTaken: 409,
     InvalidCredentials: 401,
     AccountGone: 401,
+    TasksNotFound: 404,
+    TaskChanged: 412,
+    IdempotencyKeyInFlight: 409,
+    IdempotencyKeyReused: 422,
 }
 PLAIN_DETAIL = {
     400: "The request is invalid",
@@ -30,7 +44,10 @@ PLAIN_DETAIL = {
     403: "You may not access this resource",
     404: "The requested resource was not found",
     405: "This method is not allowed on this resource",
+    409: "The request conflicts with the current state",
+    412: "The task changed since the tag given in If-Match",
     413: "The request body is too large",
+    422: "The Idempotency-Key was used with a different request",
     500: "An unexpected error occurred; quote the request id when reporting it",
 }
 

@@ -3,15 +3,19 @@
 from __future__ import annotations
 
 import re
+from collections import Counter
 from datetime import datetime
 from typing import TYPE_CHECKING, Annotated, Literal
 
 from msgspec import UNSET, Meta, Struct, UnsetType
 
+from todo_svc.db.repositories import MAX_ID
+
 if TYPE_CHECKING:
     from todo_svc.db.models import Task, User
 
 TITLE_MAX = 255
+BATCH_MAX = 100
 EMAIL_MAX = 254
 NoNul = r"^[^\x00]*$"
 Email = Annotated[
@@ -85,6 +89,36 @@ class CompletionSet(Struct, forbid_unknown_fields=True):
     completed: bool
 
 
+TaskIds = Annotated[
+    list[Annotated[int, Meta(ge=1, le=MAX_ID)]],
+    Meta(min_length=1, max_length=BATCH_MAX, description=f"1 to {BATCH_MAX} distinct task ids."),
+]
+
+
+def _require_distinct(ids: list[int]) -> None:
+    if duplicates := sorted(task_id for task_id, count in Counter(ids).items() if count > 1):
+        raise InvalidField("ids", f"Duplicate ids: {', '.join(map(str, duplicates))}")
+
+
+class TaskBatchCreate(Struct, forbid_unknown_fields=True):
+    tasks: Annotated[list[TaskCreate], Meta(min_length=1, max_length=BATCH_MAX)]
+
+
+class TaskBatchComplete(Struct, forbid_unknown_fields=True):
+    ids: TaskIds
+    completed: bool
+
+    def __post_init__(self) -> None:
+        _require_distinct(self.ids)
+
+
+class TaskBatchDelete(Struct, forbid_unknown_fields=True):
+    ids: TaskIds
+
+    def __post_init__(self) -> None:
+        _require_distinct(self.ids)
+
+
 class TaskOut(Struct):
     id: int
     user_id: int
@@ -105,6 +139,14 @@ class TaskOut(Struct):
             task.created_at,
             task.updated_at,
         )
+
+
+class TaskList(Struct):
+    items: list[TaskOut]
+
+
+class DeletedCount(Struct):
+    deleted: int
 
 
 class TaskPage(Struct):

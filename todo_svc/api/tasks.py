@@ -6,22 +6,40 @@ from typing import Annotated, Any
 
 from litestar import Controller, Request, Response, delete, get, patch, post, put
 from litestar.connection import ASGIConnection
+from litestar.datastructures import ResponseHeader
 from litestar.di import NamedDependency
 from litestar.exceptions import PermissionDeniedException
 from litestar.handlers import BaseRouteHandler
 from litestar.params import FromQuery, JSONBody, PathParameter, QueryParameter
-from litestar.status_codes import HTTP_201_CREATED, HTTP_204_NO_CONTENT
+from litestar.status_codes import HTTP_200_OK, HTTP_201_CREATED, HTTP_204_NO_CONTENT, HTTP_304_NOT_MODIFIED
 from msgspec import UNSET, structs
 
 from todo_svc.api.body import StrictBody
+from todo_svc.api.conditional import IfMatch, IfNoneMatch, accepted_versions, etag, is_current
 from todo_svc.api.errors import error_responses
+from todo_svc.api.idempotency import IdempotencyKey, replay_or_run
 from todo_svc.api.schemas import CompletionSet, TaskCreate, TaskOut, TaskPage, TaskPatch, TaskReplace
+from todo_svc.db.models import Task
 from todo_svc.db.repositories import MAX_ID, SortKey, TaskQuery
+from todo_svc.services.idempotency import IdempotencyService
 from todo_svc.services.tasks import TaskService
 
 UserId = Annotated[int, PathParameter(description="The owner's id; must be the caller's.")]
 TaskId = Annotated[int, PathParameter(ge=1, le=MAX_ID, description="The task's id.")]
 Tasks = NamedDependency[TaskService]
+Idempotency = NamedDependency[IdempotencyService]
+ETAG_HEADER = ResponseHeader(
+    name="ETag", documentation_only=True, description="The task's current version tag."
+)
+
+
+def task_response(
+    task: Task, status_code: int = HTTP_200_OK, location: str | None = None
+) -> Response[TaskOut]:
+    headers = {"ETag": etag(task)}
+    if location is not None:
+        headers["Location"] = location
+    return Response(TaskOut.of(task), status_code=status_code, headers=headers)
 
 
 def requires_owner(connection: ASGIConnection[Any, Any, Any, Any], _: BaseRouteHandler) -> None:
@@ -58,58 +76,78 @@ class TaskController(Controller):
         status_code=HTTP_201_CREATED,
         dto=StrictBody[TaskCreate],
         return_dto=None,
-        responses=error_responses(400, 401, 403, 413),
+        responses=error_responses(400, 401, 403, 409, 413, 422),
     )
     async def create_task(
         self,
         user_id: UserId,
         data: JSONBody[TaskCreate],
         task_service: Tasks,
+        idempotency: Idempotency,
         request: Request[Any, Any, Any],
+        idempotency_key: IdempotencyKey = None,
     ) -> Response[TaskOut]:
-        """Create a task; `Location` names it."""
-        task = await task_service.create_task(user_id, structs.asdict(data))
-        return Response(
-            TaskOut.of(task),
-            status_code=HTTP_201_CREATED,
-            headers={"Location": f"{request.url.path.rstrip('/')}/{task.id}"},
-        )
+        """Create a task; `Location` names it. Safe to retry with an `Idempotency-Key`."""
 
-    @get("/{task_id:int}", responses=error_responses(400, 401, 403, 404))
-    async def get_task(self, user_id: UserId, task_id: TaskId, task_service: Tasks) -> TaskOut:
-        """One task."""
-        return TaskOut.of(await task_service.get_task(user_id, task_id))
+        async def create() -> Response[TaskOut]:
+            task = await task_service.create_task(user_id, structs.asdict(data))
+            return task_response(task, HTTP_201_CREATED, location=f"{request.url.path.rstrip('/')}/{task.id}")
+
+        return await replay_or_run(idempotency, user_id, idempotency_key, "create_task", data, create)
+
+    @get("/{task_id:int}", responses=error_responses(400, 401, 403, 404), response_headers=[ETAG_HEADER])
+    async def get_task(
+        self, user_id: UserId, task_id: TaskId, task_service: Tasks, if_none_match: IfNoneMatch = None
+    ) -> Response[TaskOut]:
+        """One task, with its `ETag`; 304 without a body when `If-None-Match` has the current tag."""
+        task = await task_service.get_task(user_id, task_id)
+        if is_current(if_none_match, task):
+            not_modified: Any = None  # 304 carries no body
+            return Response(not_modified, status_code=HTTP_304_NOT_MODIFIED, headers={"ETag": etag(task)})
+        return task_response(task)
 
     @put(
         "/{task_id:int}",
         dto=StrictBody[TaskReplace],
         return_dto=None,
-        responses=error_responses(400, 401, 403, 404, 413),
+        responses=error_responses(400, 401, 403, 404, 412, 413),
     )
     async def replace_task(
-        self, user_id: UserId, task_id: TaskId, data: JSONBody[TaskReplace], task_service: Tasks
-    ) -> TaskOut:
+        self,
+        user_id: UserId,
+        task_id: TaskId,
+        data: JSONBody[TaskReplace],
+        task_service: Tasks,
+        if_match: IfMatch = None,
+    ) -> Response[TaskOut]:
         """Replace the task's fields; absent optional fields take their defaults."""
-        return TaskOut.of(await task_service.update_task(user_id, task_id, structs.asdict(data)))
+        versions = accepted_versions(if_match, task_id)
+        return task_response(await task_service.update_task(user_id, task_id, structs.asdict(data), versions))
 
     @patch(
         "/{task_id:int}",
         dto=StrictBody[TaskPatch],
         return_dto=None,
-        responses=error_responses(400, 401, 403, 404, 413),
+        responses=error_responses(400, 401, 403, 404, 412, 413),
     )
     async def update_task(
-        self, user_id: UserId, task_id: TaskId, data: JSONBody[TaskPatch], task_service: Tasks
-    ) -> TaskOut:
+        self,
+        user_id: UserId,
+        task_id: TaskId,
+        data: JSONBody[TaskPatch],
+        task_service: Tasks,
+        if_match: IfMatch = None,
+    ) -> Response[TaskOut]:
         """Change the fields given; the others keep their values."""
         changes = {name: value for name, value in structs.asdict(data).items() if value is not UNSET}
-        return TaskOut.of(await task_service.update_task(user_id, task_id, changes))
+        versions = accepted_versions(if_match, task_id)
+        return task_response(await task_service.update_task(user_id, task_id, changes, versions))
 
     @patch(
         "/{task_id:int}/complete",
         dto=StrictBody[CompletionSet],
         return_dto=None,
-        responses=error_responses(400, 401, 403, 404, 413),
+        responses=error_responses(400, 401, 403, 404, 412, 413),
     )
     async def complete_task(
         self,
@@ -117,12 +155,18 @@ class TaskController(Controller):
         task_id: TaskId,
         task_service: Tasks,
         data: JSONBody[CompletionSet | None] = None,
-    ) -> TaskOut:
+        if_match: IfMatch = None,
+    ) -> Response[TaskOut]:
         """Without a body toggle `completed`; with `{"completed": …}` set it (safe to retry)."""
         completed = data.completed if data is not None else None
-        return TaskOut.of(await task_service.complete_task(user_id, task_id, completed))
+        versions = accepted_versions(if_match, task_id)
+        return task_response(await task_service.complete_task(user_id, task_id, completed, versions))
 
-    @delete("/{task_id:int}", status_code=HTTP_204_NO_CONTENT, responses=error_responses(400, 401, 403, 404))
-    async def delete_task(self, user_id: UserId, task_id: TaskId, task_service: Tasks) -> None:
+    @delete(
+        "/{task_id:int}", status_code=HTTP_204_NO_CONTENT, responses=error_responses(400, 401, 403, 404, 412)
+    )
+    async def delete_task(
+        self, user_id: UserId, task_id: TaskId, task_service: Tasks, if_match: IfMatch = None
+    ) -> None:
         """Delete the task."""
-        await task_service.delete_task(user_id, task_id)
+        await task_service.delete_task(user_id, task_id, accepted_versions(if_match, task_id))

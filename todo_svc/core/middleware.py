@@ -13,9 +13,9 @@ from litestar.datastructures import MutableScopeHeaders
 from todo_svc.core.request_id import request_id
 
 API_CSP = "default-src 'none'; frame-ancestors 'none'"
-# The docs pages load Swagger UI / ReDoc scripts and styles from their CDNs.
+# The docs pages load Swagger UI (jsDelivr) and ReDoc (cdn.redoc.ly) scripts and styles from their CDNs.
 DOCS_CSP = (
-    "default-src 'none'; script-src 'self' 'unsafe-inline' https://cdn.jsdelivr.net; "
+    "default-src 'none'; script-src 'self' 'unsafe-inline' https://cdn.jsdelivr.net https://cdn.redoc.ly; "
     "style-src 'self' 'unsafe-inline' https://cdn.jsdelivr.net https://fonts.googleapis.com; "
     "font-src https://fonts.gstatic.com; img-src 'self' data: https://cdn.jsdelivr.net https://cdn.redoc.ly; "
     "connect-src 'self'; worker-src blob:; frame-ancestors 'none'"

@@ -1,9 +1,21 @@
-"""Tables. Ownership lives in `tasks.user_id`; deleting a user deletes their tasks."""
+"""Tables. Ownership lives in `user_id` columns; deleting a user deletes everything of theirs."""
 
 from __future__ import annotations
 
 from advanced_alchemy.base import IdentityAuditBase
-from sqlalchemy import BigInteger, Boolean, ForeignKey, Index, String, Text, false, func
+from sqlalchemy import (
+    BigInteger,
+    Boolean,
+    ForeignKey,
+    Index,
+    Integer,
+    SmallInteger,
+    String,
+    Text,
+    UniqueConstraint,
+    false,
+    func,
+)
 from sqlalchemy.orm import Mapped, mapped_column
 
 
@@ -31,3 +43,22 @@ class Task(IdentityAuditBase):
     title: Mapped[str] = mapped_column(String(255))
     description: Mapped[str | None] = mapped_column(Text)
     completed: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
+    # Bumped by every change: the ETag, and the If-Match check inside the UPDATE itself.
+    version: Mapped[int] = mapped_column(Integer, default=1, server_default="1")
+
+
+class IdempotencyRecord(IdentityAuditBase):
+    """The response to a create sent with an `Idempotency-Key`, replayed to the same key for 24 hours."""
+
+    __tablename__ = "idempotency_records"
+    __table_args__ = (
+        UniqueConstraint("user_id", "key"),
+        Index("ix_idempotency_records_created", "created_at"),
+    )
+
+    user_id: Mapped[int] = mapped_column(BigInteger, ForeignKey("users.id", ondelete="CASCADE"))
+    key: Mapped[str] = mapped_column(String(255))
+    fingerprint: Mapped[str] = mapped_column(String(64))
+    status_code: Mapped[int] = mapped_column(SmallInteger)
+    body: Mapped[str] = mapped_column(Text)
+    location: Mapped[str | None] = mapped_column(String(1024))

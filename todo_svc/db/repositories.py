@@ -7,16 +7,17 @@ no row.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import hashlib
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Literal
 
 from advanced_alchemy.repository import SQLAlchemyAsyncRepository
-from sqlalchemy import ColumnElement, Select, case, delete, func, not_, or_, select, update
+from sqlalchemy import ColumnElement, Select, case, delete, func, insert, not_, or_, select, update
 from sqlalchemy.exc import IntegrityError
 
-from todo_svc.db.models import Task, User
+from todo_svc.db.models import IdempotencyRecord, Task, User
 
 # PostgreSQL's BIGINT: ids past it can match no row, and asyncpg would refuse to send them.
 MAX_ID = 2**63 - 1
@@ -35,9 +36,20 @@ class TaskQuery:
     offset: int = 0
 
 
-def _moved_forward(now: datetime) -> ColumnElement[datetime]:
-    """`updated_at` for a change: now, but never earlier than it already is."""
-    return case((Task.updated_at > now, Task.updated_at), else_=now)
+Versions = Collection[int] | None
+
+
+def _changed() -> dict[str, Any]:
+    """What every change of a task sets: a new version, and `updated_at` now but never earlier."""
+    now = datetime.now(UTC)
+    return {
+        "version": Task.version + 1,
+        "updated_at": case((Task.updated_at > now, Task.updated_at), else_=now),
+    }
+
+
+def _at_version(versions: Versions) -> tuple[ColumnElement[bool], ...]:
+    return () if versions is None else (Task.version.in_(versions),)
 
 
 class UserRepository(SQLAlchemyAsyncRepository[User]):
@@ -119,28 +131,112 @@ class TaskRepository(SQLAlchemyAsyncRepository[Task]):
             return None
         return task
 
-    async def update_owned(self, owner_id: int, task_id: int, values: dict[str, Any]) -> Task | None:
-        """Set `values` on the owner's task in one statement; `None` when there is no such task."""
+    async def update_owned(
+        self, owner_id: int, task_id: int, values: dict[str, Any], versions: Versions = None
+    ) -> Task | None:
+        """Set `values` on the owner's task in one statement.
+
+        `None` when there is no such task, or when `versions` is given and the
+        task's version is not among them (the If-Match check, atomic with the write).
+        """
         if task_id > MAX_ID:
             return None
-        now = datetime.now(UTC)
         statement = (
             update(Task)
-            .where(*self._owned(owner_id, task_id))
-            .values(**values, updated_at=_moved_forward(now))
+            .where(*self._owned(owner_id, task_id), *_at_version(versions))
+            .values(**values, **_changed())
             .returning(Task)
             .execution_options(synchronize_session=False, populate_existing=True)
         )
         return (await self.session.scalars(statement)).one_or_none()
 
-    async def toggle_completed(self, owner_id: int, task_id: int) -> Task | None:
+    async def toggle_completed(self, owner_id: int, task_id: int, versions: Versions = None) -> Task | None:
         """Flip `completed` atomically: concurrent toggles never read a stale value."""
-        return await self.update_owned(owner_id, task_id, {"completed": not_(Task.completed)})
+        return await self.update_owned(owner_id, task_id, {"completed": not_(Task.completed)}, versions)
 
-    async def delete_owned(self, owner_id: int, task_id: int) -> bool:
+    async def delete_owned(self, owner_id: int, task_id: int, versions: Versions = None) -> bool:
         if task_id > MAX_ID:
             return False
-        result = await self.session.execute(
-            delete(Task).where(*self._owned(owner_id, task_id)).returning(Task.id)
+        statement = (
+            delete(Task).where(*self._owned(owner_id, task_id), *_at_version(versions)).returning(Task.id)
         )
-        return result.scalar_one_or_none() is not None
+        return (await self.session.execute(statement)).scalar_one_or_none() is not None
+
+    async def create_many_owned(self, owner_id: int, rows: Sequence[dict[str, Any]]) -> Sequence[Task]:
+        """Insert tasks in one statement, returned in the order given."""
+        now = datetime.now(UTC)
+        values = [
+            {
+                "completed": False,
+                "description": None,
+                **row,
+                "user_id": owner_id,
+                "created_at": now,
+                "updated_at": now,
+            }
+            for row in rows
+        ]
+        statement = insert(Task).returning(Task, sort_by_parameter_order=True)
+        try:
+            return (await self.session.scalars(statement, values)).all()
+        except IntegrityError:
+            return []
+
+    async def set_completed_many(
+        self, owner_id: int, task_ids: Sequence[int], completed: bool
+    ) -> Sequence[Task]:
+        """Set `completed` on those of the ids that are the owner's tasks; returns the tasks changed."""
+        statement = (
+            update(Task)
+            .where(Task.user_id == owner_id, Task.id.in_(task_ids))
+            .values(completed=completed, **_changed())
+            .returning(Task)
+            .execution_options(synchronize_session=False, populate_existing=True)
+        )
+        return (await self.session.scalars(statement)).all()
+
+    async def delete_many_owned(self, owner_id: int, task_ids: Sequence[int]) -> Sequence[int]:
+        """Delete those of the ids that are the owner's tasks; returns the ids deleted."""
+        statement = delete(Task).where(Task.user_id == owner_id, Task.id.in_(task_ids)).returning(Task.id)
+        return (await self.session.scalars(statement)).all()
+
+
+class IdempotencyRepository(SQLAlchemyAsyncRepository[IdempotencyRecord]):
+    model_type = IdempotencyRecord
+
+    async def claim(self, owner_id: int, key: str) -> bool:
+        """Hold the key for this transaction; `False` when a twin request holds it now.
+
+        On PostgreSQL an advisory transaction lock, released by COMMIT or ROLLBACK
+        (also of a crashed request); SQLite runs one writer at a time and relies on
+        the unique constraint alone.
+        """
+        if self.session.get_bind().dialect.name != "postgresql":
+            return True
+        lock_id = int.from_bytes(
+            hashlib.blake2b(f"{owner_id}:{key}".encode(), digest_size=8).digest(), "big", signed=True
+        )
+        return bool(await self.session.scalar(select(func.pg_try_advisory_xact_lock(lock_id))))
+
+    async def find_live(self, owner_id: int, key: str, since: datetime) -> IdempotencyRecord | None:
+        """The record of this key if it was made after `since`; an older one is deleted."""
+        record = await self.session.scalar(
+            select(IdempotencyRecord).where(
+                IdempotencyRecord.user_id == owner_id, IdempotencyRecord.key == key
+            )
+        )
+        if record is not None and record.created_at < since:
+            await self.session.delete(record)
+            await self.session.flush()
+            return None
+        return record
+
+    async def save(self, record: IdempotencyRecord) -> bool:
+        """Store the record; `False` when a twin stored one for the same key first."""
+        self.session.add(record)
+        try:
+            async with self.session.begin_nested():
+                await self.session.flush()
+        except IntegrityError:
+            return False
+        return True

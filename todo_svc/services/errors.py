@@ -25,3 +25,26 @@ class InvalidCredentials(DomainError):
 class AccountGone(DomainError):
     def __init__(self) -> None:
         super().__init__("The account of this token no longer exists")
+
+
+class TaskChanged(DomainError):
+    """An If-Match precondition failed: the task changed since the client read it."""
+
+    def __init__(self, task_id: int) -> None:
+        super().__init__(f"Task {task_id} has changed since the tag given in If-Match")
+
+
+class TasksNotFound(DomainError):
+    def __init__(self, task_ids: list[int]) -> None:
+        self.task_ids = task_ids
+        super().__init__(f"Tasks not found: {', '.join(map(str, task_ids))}; nothing was changed")
+
+
+class IdempotencyKeyInFlight(DomainError):
+    def __init__(self) -> None:
+        super().__init__("A request with this Idempotency-Key is still being processed; retry later")
+
+
+class IdempotencyKeyReused(DomainError):
+    def __init__(self) -> None:
+        super().__init__("This Idempotency-Key was already used with a different request")

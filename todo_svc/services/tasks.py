@@ -1,13 +1,19 @@
-"""Task use cases. Every method takes the owner's id: there is no way to touch a task without it."""
+"""Task use cases. Every method takes the owner's id: there is no way to touch a task without it.
+
+`if_match`, where taken, is the set of versions the client accepts (from its
+If-Match tags); `None` means unconditional.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from typing import Any
 
 from todo_svc.db.models import Task
 from todo_svc.db.repositories import TaskQuery, TaskRepository
-from todo_svc.services.errors import AccountGone, TaskNotFound
+from todo_svc.services.errors import AccountGone, TaskChanged, TaskNotFound, TasksNotFound
+
+Versions = Collection[int] | None
 
 
 class TaskService:
@@ -18,7 +24,10 @@ class TaskService:
         return await self._tasks.page_owned(owner_id, query)
 
     async def get_task(self, owner_id: int, task_id: int) -> Task:
-        return self._found(task_id, await self._tasks.get_owned(owner_id, task_id))
+        task = await self._tasks.get_owned(owner_id, task_id)
+        if task is None:
+            raise TaskNotFound(task_id)
+        return task
 
     async def create_task(self, owner_id: int, values: dict[str, Any]) -> Task:
         task = await self._tasks.create_owned(owner_id, values)
@@ -26,22 +35,54 @@ class TaskService:
             raise AccountGone
         return task
 
-    async def update_task(self, owner_id: int, task_id: int, values: dict[str, Any]) -> Task:
+    async def update_task(
+        self, owner_id: int, task_id: int, values: dict[str, Any], if_match: Versions = None
+    ) -> Task:
         """Replace or patch the given fields; an empty patch still moves `updated_at`."""
-        return self._found(task_id, await self._tasks.update_owned(owner_id, task_id, values))
+        task = await self._tasks.update_owned(owner_id, task_id, values, if_match)
+        return task if task is not None else await self._why_not_changed(owner_id, task_id, if_match)
 
-    async def complete_task(self, owner_id: int, task_id: int, completed: bool | None) -> Task:
+    async def complete_task(
+        self, owner_id: int, task_id: int, completed: bool | None, if_match: Versions = None
+    ) -> Task:
         """Set `completed`, or toggle it when no value is given."""
-        if completed is None:
-            return self._found(task_id, await self._tasks.toggle_completed(owner_id, task_id))
-        return await self.update_task(owner_id, task_id, {"completed": completed})
+        if completed is not None:
+            return await self.update_task(owner_id, task_id, {"completed": completed}, if_match)
+        task = await self._tasks.toggle_completed(owner_id, task_id, if_match)
+        return task if task is not None else await self._why_not_changed(owner_id, task_id, if_match)
 
-    async def delete_task(self, owner_id: int, task_id: int) -> None:
-        if not await self._tasks.delete_owned(owner_id, task_id):
-            raise TaskNotFound(task_id)
+    async def delete_task(self, owner_id: int, task_id: int, if_match: Versions = None) -> None:
+        if not await self._tasks.delete_owned(owner_id, task_id, if_match):
+            await self._why_not_changed(owner_id, task_id, if_match)
+
+    async def create_tasks(self, owner_id: int, rows: Sequence[dict[str, Any]]) -> Sequence[Task]:
+        """Create all the tasks in one statement, in the order given."""
+        tasks = await self._tasks.create_many_owned(owner_id, rows)
+        if not tasks:
+            raise AccountGone
+        return tasks
+
+    async def set_completed(self, owner_id: int, task_ids: Sequence[int], completed: bool) -> list[Task]:
+        """All or nothing: one id that is not the owner's fails the batch (the request rolls back)."""
+        changed = {
+            task.id: task for task in await self._tasks.set_completed_many(owner_id, task_ids, completed)
+        }
+        self._require_all(task_ids, changed)
+        return [changed[task_id] for task_id in task_ids]
+
+    async def delete_tasks(self, owner_id: int, task_ids: Sequence[int]) -> int:
+        """All or nothing, like `set_completed`."""
+        deleted = await self._tasks.delete_many_owned(owner_id, task_ids)
+        self._require_all(task_ids, deleted)
+        return len(deleted)
 
     @staticmethod
-    def _found(task_id: int, task: Task | None) -> Task:
-        if task is None:
-            raise TaskNotFound(task_id)
-        return task
+    def _require_all(wanted: Sequence[int], found: Collection[int]) -> None:
+        if missing := [task_id for task_id in wanted if task_id not in found]:
+            raise TasksNotFound(missing)
+
+    async def _why_not_changed(self, owner_id: int, task_id: int, if_match: Versions) -> Task:
+        """A conditional write that matched no row: the task changed (412) or is not there (404)."""
+        if if_match is not None and await self._tasks.get_owned(owner_id, task_id) is not None:
+            raise TaskChanged(task_id)
+        raise TaskNotFound(task_id)

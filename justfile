@@ -1,0 +1,45 @@
+# todo-svc task runner: `just --list` shows every recipe.
+
+set dotenv-load := false
+
+venv := ".venv"
+bin := venv / "bin"
+
+# List the recipes
+default:
+    @just --list
+
+# Create the virtual environment with the dev tools
+setup:
+    python3 -m venv {{venv}}
+    {{bin}}/pip install -q -e '.[dev]'
+
+# Serve the API (migrates first outside production)
+serve:
+    {{bin}}/todo-svc serve
+
+# Run the whole test suite (PostgreSQL on 127.0.0.1:5432)
+test *args:
+    {{bin}}/pytest {{args}}
+
+# Lint and type-check
+lint:
+    {{bin}}/ruff check todo_svc tests migrations
+    {{bin}}/ruff format --check todo_svc tests migrations
+    {{bin}}/mypy
+
+# Format the code
+fmt:
+    {{bin}}/ruff format todo_svc tests migrations
+    {{bin}}/ruff check --fix todo_svc tests migrations
+
+# The one local gate: lint, then tests
+check: lint test
+
+# Apply migrations up to head
+migrate:
+    {{bin}}/todo-svc db upgrade
+
+# Create a migration from model changes: just revision "add a column"
+revision message:
+    {{bin}}/todo-svc db revision -m "{{message}}"

@@ -1,0 +1,61 @@
+"""ETags of tasks and the If-Match / If-None-Match headers that use them.
+
+A task's tag is `"<id>.<version>"`; the version moves with every change, so
+the tag is strong. If-Match becomes the set of versions a write accepts, and
+the repository checks it inside the UPDATE itself.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Annotated
+
+from litestar.params import HeaderParameter
+
+from todo_svc.db.models import Task
+
+_TAG = re.compile(r'\s*(W/)?"([^"]*)"\s*(?:,|$)')
+
+IfMatch = Annotated[
+    str | None,
+    HeaderParameter(
+        name="If-Match", required=False, description="Change only if the task still has this ETag."
+    ),
+]
+IfNoneMatch = Annotated[
+    str | None,
+    HeaderParameter(
+        name="If-None-Match", required=False, description="304 when the task still has this ETag."
+    ),
+]
+
+
+def etag(task: Task) -> str:
+    return f'"{task.id}.{task.version}"'
+
+
+def _tags(header: str) -> list[tuple[bool, str]]:
+    return [(bool(weak), tag) for weak, tag in _TAG.findall(header)]
+
+
+def accepted_versions(if_match: str | None, task_id: int) -> frozenset[int] | None:
+    """The versions of this task that If-Match accepts; `None` for no condition (absent or `*`).
+
+    Strong comparison: weak tags and tags of other tasks match nothing.
+    """
+    if if_match is None or if_match.strip() == "*":
+        return None
+    versions = set()
+    for weak, tag in _tags(if_match):
+        tag_id, _, version = tag.partition(".")
+        if not weak and tag_id == str(task_id) and version.isdecimal():
+            versions.add(int(version))
+    return frozenset(versions)
+
+
+def is_current(if_none_match: str | None, task: Task) -> bool:
+    """If-None-Match names the task's current tag (weak comparison, as RFC 9110 asks for GET)."""
+    if if_none_match is None:
+        return False
+    current = etag(task).strip('"')
+    return if_none_match.strip() == "*" or any(tag == current for _, tag in _tags(if_none_match))

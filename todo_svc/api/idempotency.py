@@ -1,0 +1,60 @@
+"""The Idempotency-Key header of create requests: replay the first response to its retries."""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Awaitable, Callable
+from typing import Annotated, Any
+
+import msgspec
+from litestar import Response
+from litestar.enums import MediaType
+from litestar.params import HeaderParameter
+
+from todo_svc.db.models import IdempotencyRecord
+from todo_svc.services.idempotency import IdempotencyService
+
+IdempotencyKey = Annotated[
+    str | None,
+    HeaderParameter(
+        name="Idempotency-Key",
+        required=False,
+        pattern=r"^[\x21-\x7e]{1,255}$",
+        description="1 to 255 visible ASCII characters. A retry with the same key and body within 24 hours "
+        "gets the first response again (with `Idempotent-Replayed: true`) and creates nothing.",
+    ),
+]
+
+
+async def replay_or_run(
+    records: IdempotencyService,
+    owner_id: int,
+    key: str | None,
+    operation: str,
+    body: msgspec.Struct,
+    run: Callable[[], Awaitable[Response[Any]]],
+) -> Response[Any]:
+    """Run the create once per key; answer its retries with the stored response."""
+    if key is None:
+        return await run()
+    fingerprint = hashlib.sha256(operation.encode() + b"\0" + msgspec.json.encode(body)).hexdigest()
+    stored = await records.begin(owner_id, key, fingerprint)
+    if stored is not None:
+        headers = {"Idempotent-Replayed": "true"}
+        if stored.location:
+            headers["Location"] = stored.location
+        return Response(
+            stored.body.encode(), status_code=stored.status_code, headers=headers, media_type=MediaType.JSON
+        )
+    response = await run()
+    await records.remember(
+        IdempotencyRecord(
+            user_id=owner_id,
+            key=key,
+            fingerprint=fingerprint,
+            status_code=response.status_code,
+            body=msgspec.json.encode(response.content).decode(),
+            location=response.headers.get("Location"),
+        )
+    )
+    return response
