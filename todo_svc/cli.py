@@ -29,6 +29,7 @@ def _migrations(settings: Settings) -> object:
 def main() -> None:
     """todo-svc: a Todo REST API."""
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    logging.getLogger("alembic.runtime.plugins").setLevel(logging.WARNING)
 
 
 @main.command()

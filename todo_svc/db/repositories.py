@@ -65,7 +65,8 @@ class UserRepository(SQLAlchemyAsyncRepository[User]):
 
     async def create(self, email: str, password_hash: str) -> User | None:
         """Insert a user; `None` when the email is already taken."""
-        user = User(email=email, password_hash=password_hash)
+        now = datetime.now(UTC)
+        user = User(email=email, password_hash=password_hash, created_at=now, updated_at=now)
         self.session.add(user)
         try:
             await self.session.flush()
@@ -123,7 +124,8 @@ class TaskRepository(SQLAlchemyAsyncRepository[Task]):
 
     async def create_owned(self, owner_id: int, values: dict[str, Any]) -> Task | None:
         """Insert a task; `None` when the owner no longer exists."""
-        task = Task(user_id=owner_id, **values)
+        now = datetime.now(UTC)
+        task = Task(user_id=owner_id, **values, created_at=now, updated_at=now)
         self.session.add(task)
         try:
             await self.session.flush()
