@@ -10,12 +10,13 @@ from __future__ import annotations
 
 import re
 from collections.abc import Generator
+from dataclasses import dataclass
 from typing import Any, Generic, TypeVar
 
 import msgspec
 from litestar.dto import AbstractDTO, DTOFieldDefinition
 from litestar.exceptions import ValidationException
-from litestar.openapi.spec import Reference, Schema
+from litestar.openapi.spec import Operation, Reference, RequestBody, Schema
 from litestar.typing import FieldDefinition
 
 from todo_svc.api.schemas import InvalidField
@@ -80,3 +81,12 @@ class StrictBody(AbstractDTO[T], Generic[T]):
 
     def decode_bytes(self, value: bytes) -> T:
         return decode_body(value, self.model_type)
+
+
+@dataclass
+class OptionalBodyOperation(Operation):
+    """An operation whose request body may be left out (Litestar marks every body required)."""
+
+    def __post_init__(self) -> None:
+        if isinstance(self.request_body, RequestBody):
+            self.request_body.required = False

@@ -92,9 +92,20 @@ def _field_errors(extra: Any) -> list[FieldError]:
     ]
 
 
+def _body_missing(extra: Any) -> bool:
+    """Litestar skips the body decoder on an empty body and reports the handler's `data` missing."""
+    return isinstance(extra, list) and any(
+        isinstance(item, dict) and item.get("source") == "body" and item.get("key") == "data"
+        for item in extra
+    )
+
+
 def handle_exception(request: Request[Any, Any, Any], exc: Exception) -> Response[ErrorBody]:
     if isinstance(exc, DomainError):
         return error_response(request, DOMAIN_STATUS.get(type(exc), 400), str(exc))
+    if isinstance(exc, ValidationException) and _body_missing(exc.extra):
+        errors = [FieldError(field="body", message="The request body is empty; send a JSON object")]
+        return error_response(request, 400, "Request body is not valid JSON", errors=errors)
     if isinstance(exc, ValidationException):
         errors = _field_errors(exc.extra)
         detail = exc.detail if exc.detail.startswith("Request body") else "Request parameters are invalid"

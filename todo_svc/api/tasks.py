@@ -14,7 +14,7 @@ from litestar.params import FromQuery, JSONBody, PathParameter, QueryParameter
 from litestar.status_codes import HTTP_200_OK, HTTP_201_CREATED, HTTP_204_NO_CONTENT, HTTP_304_NOT_MODIFIED
 from msgspec import UNSET, structs
 
-from todo_svc.api.body import StrictBody
+from todo_svc.api.body import OptionalBodyOperation, StrictBody
 from todo_svc.api.conditional import IfMatch, IfNoneMatch, accepted_versions, etag, is_current
 from todo_svc.api.errors import error_responses
 from todo_svc.api.idempotency import IdempotencyKey, replay_or_run
@@ -146,6 +146,7 @@ class TaskController(Controller):
     @patch(
         "/{task_id:int}/complete",
         dto=StrictBody[CompletionSet],
+        operation_class=OptionalBodyOperation,
         return_dto=None,
         responses=error_responses(400, 401, 403, 404, 412, 413),
     )
