@@ -215,10 +215,14 @@ class IdempotencyRepository(SQLAlchemyAsyncRepository[IdempotencyRecord]):
         """
         if self.session.get_bind().dialect.name != "postgresql":
             return True
-        lock_id = int.from_bytes(
-            hashlib.blake2b(f"{owner_id}:{key}".encode(), digest_size=8).digest(), "big", signed=True
-        )
-        return bool(await self.session.scalar(select(func.pg_try_advisory_xact_lock(lock_id))))
+        lock = func.pg_try_advisory_xact_lock(self.lock_id(owner_id, key))
+        return bool(await self.session.scalar(select(lock)))
+
+    @staticmethod
+    def lock_id(owner_id: int, key: str) -> int:
+        """The key's advisory-lock number: a 64-bit hash of owner and key."""
+        digest = hashlib.blake2b(f"{owner_id}:{key}".encode(), digest_size=8).digest()
+        return int.from_bytes(digest, "big", signed=True)
 
     async def find_live(self, owner_id: int, key: str, since: datetime) -> IdempotencyRecord | None:
         """The record of this key if it was made after `since`; an older one is deleted."""
