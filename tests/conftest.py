@@ -141,7 +141,9 @@ async def empty_tables(engine: AsyncEngine) -> None:
     assert_created_by_this_run(str(engine.url))
     async with engine.begin() as connection:
         if engine.dialect.name == "postgresql":
-            await connection.execute(text("TRUNCATE users, tasks, idempotency_records RESTART IDENTITY CASCADE"))
+            await connection.execute(
+                text("TRUNCATE users, tasks, idempotency_records RESTART IDENTITY CASCADE")
+            )
         else:
             for table in ("idempotency_records", "tasks", "users"):
                 await connection.execute(text(f"DELETE FROM {table}"))  # noqa: S608 - fixed names
