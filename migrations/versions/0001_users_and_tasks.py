@@ -29,6 +29,7 @@ def upgrade() -> None:
         sa.Column("created_at", DateTimeUTC(timezone=True), nullable=False),
         sa.Column("updated_at", DateTimeUTC(timezone=True), nullable=False),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_users")),
+        sqlite_autoincrement=True,
     )
     with op.batch_alter_table("users", schema=None) as batch_op:
         batch_op.create_index("ux_users_email_lower", [sa.literal_column("lower(email)")], unique=True)
@@ -52,6 +53,7 @@ def upgrade() -> None:
             ["user_id"], ["users.id"], name=op.f("fk_tasks_user_id_users"), ondelete="CASCADE"
         ),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_tasks")),
+        sqlite_autoincrement=True,
     )
     with op.batch_alter_table("tasks", schema=None) as batch_op:
         batch_op.create_index("ix_tasks_user_created", ["user_id", "created_at", "id"], unique=False)
@@ -79,6 +81,7 @@ def upgrade() -> None:
         ),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_idempotency_records")),
         sa.UniqueConstraint("user_id", "key", name=op.f("uq_idempotency_records_user_id")),
+        sqlite_autoincrement=True,
     )
     op.create_index("ix_idempotency_records_created", "idempotency_records", ["created_at"], unique=False)
 

@@ -22,7 +22,7 @@ Email = Annotated[
     str,
     Meta(
         max_length=EMAIL_MAX,
-        description="An email address, at most 254 characters once trimmed; compared case-insensitively.",
+        description="An email address of at most 254 characters; spaces around it and case are ignored.",
         examples=["ann@example.org"],
     ),
 ]

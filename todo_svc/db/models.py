@@ -18,9 +18,14 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import Mapped, mapped_column
 
+# SQLite would hand a deleted row's id to the next insert: a deleted account's
+# unexpired token would then open the next account. AUTOINCREMENT forbids reuse.
+NEVER_REUSE_IDS = {"sqlite_autoincrement": True}
+
 
 class User(IdentityAuditBase):
     __tablename__ = "users"
+    __table_args__ = NEVER_REUSE_IDS
 
     email: Mapped[str] = mapped_column(String(254))
     password_hash: Mapped[str] = mapped_column(String(128))
@@ -37,6 +42,7 @@ class Task(IdentityAuditBase):
         Index("ix_tasks_user_created", "user_id", "created_at", "id"),
         Index("ix_tasks_user_updated", "user_id", "updated_at", "id"),
         Index("ix_tasks_user_title", "user_id", "title", "id"),
+        NEVER_REUSE_IDS,
     )
 
     user_id: Mapped[int] = mapped_column(BigInteger, ForeignKey("users.id", ondelete="CASCADE"))
