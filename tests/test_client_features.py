@@ -5,10 +5,9 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
+from conftest import Account
 from litestar import Litestar
 from litestar.testing import AsyncTestClient
-
-from tests.conftest import Account
 
 Client = AsyncTestClient[Litestar]
 

@@ -73,8 +73,8 @@ def load_settings(environ: Mapping[str, str] | None = None, env_file: str | Path
     file_values = dotenv_values(env_file) if env_file and Path(env_file).is_file() else {}
     raw: dict[str, str] = {}
     for name in _field_names():
-        value = environ.get(name.upper(), file_values.get(name.upper()))
-        if value is not None and value != "":
+        value = environ.get(name.upper()) or file_values.get(name.upper())  # empty means unset
+        if value:
             raw[name] = value
     try:
         settings = msgspec.convert(raw, Settings, strict=False)
