@@ -14,8 +14,10 @@ import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import asyncpg
+import httpx
 import pytest
 from advanced_alchemy.alembic.commands import AlembicCommands
 from litestar import Litestar
@@ -157,6 +159,24 @@ async def client(
     """The API, with empty tables after each test."""
     yield session_client
     await empty_tables(engine)
+
+
+async def concurrently(
+    client: AsyncTestClient[Litestar], make_requests: Callable[[httpx.AsyncClient], Awaitable[Any]]
+) -> Any:
+    """Run requests truly concurrently.
+
+    The test client sends one request at a time (a blocking call into the app's
+    own event loop), so `asyncio.gather` on it overlaps nothing; this runs
+    `make_requests` inside that loop with a plain ASGI client instead.
+    """
+
+    async def run() -> Any:
+        transport = httpx.ASGITransport(app=client.app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as concurrent:
+            return await make_requests(concurrent)
+
+    return await asyncio.to_thread(client.blocking_portal.call, run)
 
 
 @dataclass

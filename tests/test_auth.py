@@ -17,9 +17,11 @@ from http import HTTPStatus
 from typing import Any
 
 import bcrypt
+import httpx
 import jwt
 import msgspec
 import pytest
+from conftest import concurrently
 from cryptography.hazmat.primitives.asymmetric import rsa
 from litestar.testing import AsyncTestClient
 from sqlalchemy import text
@@ -653,12 +655,18 @@ async def test_a_deleted_accounts_token_never_opens_a_later_account(client, regi
 
 async def test_simultaneous_registrations_of_one_email_create_one_account(client, engine) -> None:
     spellings = ["race@example.org", "Race@Example.org", " RACE@EXAMPLE.ORG "]
-    responses = await asyncio.gather(
-        *(
-            client.post(REGISTER, json={"email": spellings[i % len(spellings)], "password": f"password-{i}"})
-            for i in range(10)
+
+    async def register_all(concurrent: httpx.AsyncClient) -> list[httpx.Response]:
+        return await asyncio.gather(
+            *(
+                concurrent.post(
+                    REGISTER, json={"email": spellings[i % len(spellings)], "password": f"password-{i}"}
+                )
+                for i in range(10)
+            )
         )
-    )
+
+    responses = await concurrently(client, register_all)
 
     statuses = sorted(response.status_code for response in responses)
     assert statuses == [201] + [409] * 9, [(r.status_code, r.text) for r in responses]

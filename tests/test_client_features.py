@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
+import httpx
 import pytest
-from conftest import Account
+from conftest import Account, concurrently
 from litestar import Litestar
 from litestar.testing import AsyncTestClient
 
@@ -185,6 +187,24 @@ async def test_a_twin_still_in_flight_is_409(client: Client, ann: Account, engin
         await twin.execute(text("SELECT pg_advisory_unlock(:id)"), {"id": lock_id})
     assert response.status_code == 409
     assert (await client.get(ann.tasks_url, headers=ann.headers)).json()["total"] == 0
+
+
+async def test_simultaneous_twins_create_exactly_one_task(client: Client, ann: Account) -> None:
+    headers = {**ann.headers, "Idempotency-Key": "twins"}
+
+    async def send_twins(concurrent: httpx.AsyncClient) -> list[httpx.Response]:
+        return await asyncio.gather(
+            *(concurrent.post(ann.tasks_url, json={"title": "once"}, headers=headers) for _ in range(8))
+        )
+
+    responses = await concurrently(client, send_twins)
+    firsts = [r for r in responses if r.status_code == 201 and "idempotent-replayed" not in r.headers]
+    assert len(firsts) == 1
+    for response in responses:
+        assert response.status_code in (201, 409), response.text
+        if response.status_code == 201:
+            assert response.json() == firsts[0].json()
+    assert (await client.get(ann.tasks_url, headers=ann.headers)).json()["total"] == 1
 
 
 # --- Batches -----------------------------------------------------------------------------------

@@ -10,11 +10,24 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Collection, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any, Literal
 
 from advanced_alchemy.repository import SQLAlchemyAsyncRepository
-from sqlalchemy import ColumnElement, Select, case, delete, func, insert, not_, or_, select, update
+from sqlalchemy import (
+    ColumnElement,
+    Interval,
+    Select,
+    case,
+    delete,
+    func,
+    insert,
+    literal,
+    not_,
+    or_,
+    select,
+    update,
+)
 from sqlalchemy.exc import IntegrityError
 
 from todo_svc.db.models import IdempotencyRecord, Task, User
@@ -39,13 +52,25 @@ class TaskQuery:
 Versions = Collection[int] | None
 
 
-def _changed() -> dict[str, Any]:
-    """What every change of a task sets: a new version, and `updated_at` now but never earlier."""
-    now = datetime.now(UTC)
-    return {
-        "version": Task.version + 1,
-        "updated_at": case((Task.updated_at > now, Task.updated_at), else_=now),
-    }
+ONE_MICROSECOND = literal(timedelta(microseconds=1), Interval())
+
+
+def _changed(dialect: str) -> dict[str, Any]:
+    """What every change of a task sets: a new version, and a later `updated_at`.
+
+    On PostgreSQL the time is read while the row is locked (`clock_timestamp()`),
+    so a change that waited behind another still lands strictly after it. SQLite
+    runs one writer at a time; there the time is the application's, never earlier
+    than the stored one.
+    """
+    if dialect == "postgresql":
+        updated_at: ColumnElement[datetime] = func.greatest(
+            func.clock_timestamp(), Task.updated_at + ONE_MICROSECOND, type_=Task.updated_at.type
+        )
+    else:
+        now = datetime.now(UTC)
+        updated_at = case((Task.updated_at > now, Task.updated_at), else_=now)
+    return {"version": Task.version + 1, "updated_at": updated_at}
 
 
 def _at_version(versions: Versions) -> tuple[ColumnElement[bool], ...]:
@@ -146,7 +171,7 @@ class TaskRepository(SQLAlchemyAsyncRepository[Task]):
         statement = (
             update(Task)
             .where(*self._owned(owner_id, task_id), *_at_version(versions))
-            .values(**values, **_changed())
+            .values(**values, **_changed(self._dialect.name))
             .returning(Task)
             .execution_options(synchronize_session=False, populate_existing=True)
         )
@@ -191,7 +216,7 @@ class TaskRepository(SQLAlchemyAsyncRepository[Task]):
         statement = (
             update(Task)
             .where(Task.user_id == owner_id, Task.id.in_(task_ids))
-            .values(completed=completed, **_changed())
+            .values(completed=completed, **_changed(self._dialect.name))
             .returning(Task)
             .execution_options(synchronize_session=False, populate_existing=True)
         )
@@ -213,7 +238,7 @@ class IdempotencyRepository(SQLAlchemyAsyncRepository[IdempotencyRecord]):
         (also of a crashed request); SQLite runs one writer at a time and relies on
         the unique constraint alone.
         """
-        if self.session.get_bind().dialect.name != "postgresql":
+        if self._dialect.name != "postgresql":
             return True
         lock = func.pg_try_advisory_xact_lock(self.lock_id(owner_id, key))
         return bool(await self.session.scalar(select(lock)))
