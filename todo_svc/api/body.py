@@ -27,9 +27,8 @@ _NAMED_FIELD = re.compile(r"(?:unknown|missing required) field `(?P<name>[^`]*)`
 
 def body_error(exc: msgspec.MsgspecError) -> ValidationException:
     """A 400 naming the offending field, from a msgspec error message."""
-    if not isinstance(
-        exc, msgspec.ValidationError
-    ):  # malformed JSON (ValidationError subclasses DecodeError)
+    malformed_json = not isinstance(exc, msgspec.ValidationError)  # ValidationError subclasses DecodeError
+    if malformed_json:
         return ValidationException(
             "Request body is not valid JSON", extra=[{"field": "body", "message": str(exc)}]
         )
