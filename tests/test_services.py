@@ -194,6 +194,9 @@ async def test_concurrent_toggles_are_atomic(
         await setup.commit()
 
     async with sessions() as first, sessions() as second, engine.connect() as observer:
+        # Both in open transactions, so the hot statements join them and the row lock is held.
+        await first.connection()
+        await second.connection()
         flipped_first = await TaskService(TaskRepository(session=first)).complete_task(
             owner.id, task.id, None
         )

@@ -12,7 +12,7 @@ from typing import Annotated
 
 from litestar.params import HeaderParameter
 
-from todo_svc.db.models import Task
+from todo_svc.db.repositories import TaskRecord
 
 _TAG = re.compile(r'\s*(W/)?"([^"]*)"\s*(?:,|$)')
 
@@ -30,7 +30,7 @@ IfNoneMatch = Annotated[
 ]
 
 
-def etag(task: Task) -> str:
+def etag(task: TaskRecord) -> str:
     return f'"{task.id}.{task.version}"'
 
 
@@ -53,7 +53,7 @@ def accepted_versions(if_match: str | None, task_id: int) -> frozenset[int] | No
     return frozenset(versions)
 
 
-def is_current(if_none_match: str | None, task: Task) -> bool:
+def is_current(if_none_match: str | None, task: TaskRecord) -> bool:
     """If-None-Match names the task's current tag (weak comparison, as RFC 9110 asks for GET)."""
     if if_none_match is None:
         return False

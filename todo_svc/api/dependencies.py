@@ -14,20 +14,30 @@ from todo_svc.services.idempotency import IdempotencyService
 from todo_svc.services.tasks import TaskService
 
 
+async def commit(session: AsyncSession) -> None:
+    """Commit the request's transaction, if it opened one.
+
+    Reached only when the handler returned (an exception is thrown in at the
+    `yield` instead), and before the response is sent: a failing COMMIT raises
+    here and can never answer 2xx. Single statements that ran in autocommit
+    (see `db/driver.py`) have committed already.
+    """
+    if session.in_transaction():
+        await session.commit()
+
+
 async def provide_task_service(
     db_session: NamedDependency[AsyncSession],
 ) -> AsyncGenerator[TaskService, None]:
     yield TaskService(TaskRepository(session=db_session))
-    # Reached only when the handler returned: an exception is thrown in at the yield instead.
-    # A failing COMMIT raises here, before the response is sent, so it can never answer 2xx.
-    await db_session.commit()
+    await commit(db_session)
 
 
 async def provide_auth_service(
     db_session: NamedDependency[AsyncSession], state: State
 ) -> AsyncGenerator[AuthService, None]:
     yield AuthService(UserRepository(session=db_session), state.password_hasher)
-    await db_session.commit()
+    await commit(db_session)
 
 
 def provide_idempotency_service(db_session: NamedDependency[AsyncSession]) -> IdempotencyService:

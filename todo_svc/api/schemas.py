@@ -12,7 +12,8 @@ from msgspec import UNSET, Meta, Struct, UnsetType
 from todo_svc.db.repositories import MAX_ID
 
 if TYPE_CHECKING:
-    from todo_svc.db.models import Task, User
+    from todo_svc.db.models import User
+    from todo_svc.db.repositories import TaskRecord
 
 TITLE_MAX = 255
 BATCH_MAX = 100
@@ -129,7 +130,7 @@ class TaskOut(Struct):
     updated_at: datetime
 
     @classmethod
-    def of(cls, task: Task) -> TaskOut:
+    def of(cls, task: TaskRecord) -> TaskOut:
         return cls(
             task.id,
             task.user_id,

@@ -19,8 +19,7 @@ from todo_svc.api.conditional import IfMatch, IfNoneMatch, accepted_versions, et
 from todo_svc.api.errors import error_responses
 from todo_svc.api.idempotency import IdempotencyKey, replay_or_run
 from todo_svc.api.schemas import CompletionSet, TaskCreate, TaskOut, TaskPage, TaskPatch, TaskReplace
-from todo_svc.db.models import Task
-from todo_svc.db.repositories import MAX_ID, SortKey, TaskQuery
+from todo_svc.db.repositories import MAX_ID, SortKey, TaskQuery, TaskRecord
 from todo_svc.services.idempotency import IdempotencyService
 from todo_svc.services.tasks import TaskService
 
@@ -34,7 +33,7 @@ ETAG_HEADER = ResponseHeader(
 
 
 def task_response(
-    task: Task, status_code: int = HTTP_200_OK, location: str | None = None
+    task: TaskRecord, status_code: int = HTTP_200_OK, location: str | None = None
 ) -> Response[TaskOut]:
     headers = {"ETag": etag(task)}
     if location is not None:

@@ -10,32 +10,31 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Collection, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
-from typing import Any, Literal
+from datetime import UTC, datetime
+from typing import Any, cast
 
 from advanced_alchemy.repository import SQLAlchemyAsyncRepository
-from sqlalchemy import (
-    ColumnElement,
-    Interval,
-    Select,
-    case,
-    delete,
-    func,
-    insert,
-    literal,
-    not_,
-    or_,
-    select,
-    update,
-)
+from sqlalchemy import delete, func, insert, select
 from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession
 
+from todo_svc.db import task_statements as statements
+from todo_svc.db.driver import CompiledStatement, Driver
 from todo_svc.db.models import IdempotencyRecord, Task, User
+from todo_svc.db.task_statements import SortKey, TaskRecord
+
+__all__ = (
+    "MAX_ID",
+    "IdempotencyRepository",
+    "SortKey",
+    "TaskQuery",
+    "TaskRecord",
+    "TaskRepository",
+    "UserRepository",
+)
 
 # PostgreSQL's BIGINT: ids past it can match no row, and asyncpg would refuse to send them.
 MAX_ID = 2**63 - 1
-
-SortKey = Literal["created_at", "-created_at", "updated_at", "-updated_at", "title", "-title"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -50,31 +49,6 @@ class TaskQuery:
 
 
 Versions = Collection[int] | None
-
-
-ONE_MICROSECOND = literal(timedelta(microseconds=1), Interval())
-
-
-def _changed(dialect: str) -> dict[str, Any]:
-    """What every change of a task sets: a new version, and a later `updated_at`.
-
-    On PostgreSQL the time is read while the row is locked (`clock_timestamp()`),
-    so a change that waited behind another still lands strictly after it. SQLite
-    runs one writer at a time; there the time is the application's, never earlier
-    than the stored one.
-    """
-    if dialect == "postgresql":
-        updated_at: ColumnElement[datetime] = func.greatest(
-            func.clock_timestamp(), Task.updated_at + ONE_MICROSECOND, type_=Task.updated_at.type
-        )
-    else:
-        now = datetime.now(UTC)
-        updated_at = case((Task.updated_at > now, Task.updated_at), else_=now)
-    return {"version": Task.version + 1, "updated_at": updated_at}
-
-
-def _at_version(versions: Versions) -> tuple[ColumnElement[bool], ...]:
-    return () if versions is None else (Task.version.in_(versions),)
 
 
 class UserRepository(SQLAlchemyAsyncRepository[User]):
@@ -105,91 +79,92 @@ class UserRepository(SQLAlchemyAsyncRepository[User]):
 
 
 class TaskRepository(SQLAlchemyAsyncRepository[Task]):
+    """Owner-scoped task statements; the hot ones run through the `Driver` (see `db/driver.py`)."""
+
     model_type = Task
 
-    @staticmethod
-    def _owned(owner_id: int, task_id: int) -> tuple[ColumnElement[bool], ...]:
-        return Task.id == task_id, Task.user_id == owner_id
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self._driver = Driver(cast("AsyncSession", self.session))
 
-    async def get_owned(self, owner_id: int, task_id: int) -> Task | None:
+    async def get_owned(self, owner_id: int, task_id: int) -> TaskRecord | None:
         if task_id > MAX_ID:
             return None
-        return await self.session.scalar(select(Task).where(*self._owned(owner_id, task_id)))
+        return _record(await self._driver.fetch_one(statements.GET_OWNED, owner_id=owner_id, task_id=task_id))
 
-    async def page_owned(self, owner_id: int, query: TaskQuery) -> tuple[Sequence[Task], int]:
-        """One page of a user's tasks and the number of all that match the filters."""
-        filtered = select(Task).where(Task.user_id == owner_id, *self._filters(query))
-        column = getattr(Task, query.sort.lstrip("-"))
-        descending = query.sort.startswith("-")
-        ordered = filtered.order_by(
-            column.desc() if descending else column.asc(), Task.id.desc() if descending else Task.id.asc()
-        )
-        items = (await self.session.scalars(ordered.limit(query.limit).offset(query.offset))).all()
+    async def page_owned(self, owner_id: int, query: TaskQuery) -> tuple[list[TaskRecord], int]:
+        """One page of a user's tasks and the number of all that match the filters.
+
+        The count is skipped when the first page is not full: its length is the count.
+        """
+        filtered, searched = query.completed is not None, bool(query.q)
+        params = {
+            "owner_id": owner_id,
+            "completed": query.completed,
+            "pattern": statements.contains_pattern(query.q) if query.q else None,
+            "limit": query.limit,
+            "offset": query.offset,
+        }
+        rows = await self._driver.fetch_all(statements.list_page(filtered, searched, query.sort), **params)
+        items = [TaskRecord(*row) for row in rows]
         if query.offset == 0 and len(items) < query.limit:
             return items, len(items)
-        return items, await self._count(filtered)
+        total = await self._driver.fetch_value(statements.list_count(filtered, searched), **params)
+        return items, int(total)
 
-    async def _count(self, filtered: Select[Task]) -> int:
-        counted = filtered.with_only_columns(func.count()).order_by(None)
-        return int(await self.session.scalar(counted) or 0)
-
-    @staticmethod
-    def _filters(query: TaskQuery) -> list[ColumnElement[bool]]:
-        filters: list[ColumnElement[bool]] = []
-        if query.completed is not None:
-            filters.append(Task.completed == query.completed)
-        if query.q:
-            filters.append(
-                or_(
-                    Task.title.icontains(query.q, autoescape=True),
-                    Task.description.icontains(query.q, autoescape=True),
-                )
-            )
-        return filters
-
-    async def create_owned(self, owner_id: int, values: dict[str, Any]) -> Task | None:
+    async def create_owned(self, owner_id: int, values: dict[str, Any]) -> TaskRecord | None:
         """Insert a task; `None` when the owner no longer exists."""
-        now = datetime.now(UTC)
-        task = Task(user_id=owner_id, **values, created_at=now, updated_at=now)
-        self.session.add(task)
+        params = {"description": None, "completed": False, **values}
         try:
-            await self.session.flush()
+            row = await self._driver.fetch_one(
+                statements.INSERT, owner_id=owner_id, now=datetime.now(UTC), **params
+            )
         except IntegrityError:
             return None
-        return task
+        return _record(row)
 
     async def update_owned(
         self, owner_id: int, task_id: int, values: dict[str, Any], versions: Versions = None
-    ) -> Task | None:
+    ) -> TaskRecord | None:
         """Set `values` on the owner's task in one statement.
 
         `None` when there is no such task, or when `versions` is given and the
         task's version is not among them (the If-Match check, atomic with the write).
         """
+        statement = statements.update_owned(self._dialect.name, frozenset(values), versions is not None)
+        return await self._change(statement, owner_id, task_id, versions, **values)
+
+    async def toggle_completed(
+        self, owner_id: int, task_id: int, versions: Versions = None
+    ) -> TaskRecord | None:
+        statement = statements.toggle_owned(self._dialect.name, versions is not None)
+        return await self._change(statement, owner_id, task_id, versions)
+
+    async def _change(
+        self, statement: CompiledStatement, owner_id: int, task_id: int, versions: Versions, **values: Any
+    ) -> TaskRecord | None:
         if task_id > MAX_ID:
             return None
-        statement = (
-            update(Task)
-            .where(*self._owned(owner_id, task_id), *_at_version(versions))
-            .values(**values, **_changed(self._dialect.name))
-            .returning(Task)
-            .execution_options(synchronize_session=False, populate_existing=True)
+        row = await self._driver.fetch_one(
+            statement,
+            owner_id=owner_id,
+            task_id=task_id,
+            versions=list(versions or ()),
+            now=datetime.now(UTC),
+            **values,
         )
-        return (await self.session.scalars(statement)).one_or_none()
-
-    async def toggle_completed(self, owner_id: int, task_id: int, versions: Versions = None) -> Task | None:
-        """Flip `completed` atomically: concurrent toggles never read a stale value."""
-        return await self.update_owned(owner_id, task_id, {"completed": not_(Task.completed)}, versions)
+        return _record(row)
 
     async def delete_owned(self, owner_id: int, task_id: int, versions: Versions = None) -> bool:
         if task_id > MAX_ID:
             return False
-        statement = (
-            delete(Task).where(*self._owned(owner_id, task_id), *_at_version(versions)).returning(Task.id)
+        statement = statements.delete_owned(self._dialect.name, versions is not None)
+        deleted = await self._driver.fetch_value(
+            statement, owner_id=owner_id, task_id=task_id, versions=list(versions or ())
         )
-        return (await self.session.execute(statement)).scalar_one_or_none() is not None
+        return deleted is not None
 
-    async def create_many_owned(self, owner_id: int, rows: Sequence[dict[str, Any]]) -> Sequence[Task]:
+    async def create_many_owned(self, owner_id: int, rows: Sequence[dict[str, Any]]) -> list[TaskRecord]:
         """Insert tasks in one statement, returned in the order given."""
         now = datetime.now(UTC)
         values = [
@@ -203,29 +178,33 @@ class TaskRepository(SQLAlchemyAsyncRepository[Task]):
             }
             for row in rows
         ]
-        statement = insert(Task).returning(Task, sort_by_parameter_order=True)
+        statement = insert(Task).returning(*statements.TASK_COLUMNS, sort_by_parameter_order=True)
         try:
-            return (await self.session.scalars(statement, values)).all()
+            return [TaskRecord(*row) for row in await self.session.execute(statement, values)]
         except IntegrityError:
             return []
 
     async def set_completed_many(
         self, owner_id: int, task_ids: Sequence[int], completed: bool
-    ) -> Sequence[Task]:
+    ) -> list[TaskRecord]:
         """Set `completed` on those of the ids that are the owner's tasks; returns the tasks changed."""
-        statement = (
-            update(Task)
-            .where(Task.user_id == owner_id, Task.id.in_(task_ids))
-            .values(completed=completed, **_changed(self._dialect.name))
-            .returning(Task)
-            .execution_options(synchronize_session=False, populate_existing=True)
-        )
-        return (await self.session.scalars(statement)).all()
+        statement = statements.set_completed_many(self._dialect.name)
+        params = {
+            "owner_id": owner_id,
+            "task_ids": list(task_ids),
+            "completed": completed,
+            "now": datetime.now(UTC),
+        }
+        return [TaskRecord(*row) for row in await self.session.execute(statement, params)]
 
     async def delete_many_owned(self, owner_id: int, task_ids: Sequence[int]) -> Sequence[int]:
         """Delete those of the ids that are the owner's tasks; returns the ids deleted."""
         statement = delete(Task).where(Task.user_id == owner_id, Task.id.in_(task_ids)).returning(Task.id)
         return (await self.session.scalars(statement)).all()
+
+
+def _record(row: Sequence[Any] | None) -> TaskRecord | None:
+    return TaskRecord(*row) if row is not None else None
 
 
 class IdempotencyRepository(SQLAlchemyAsyncRepository[IdempotencyRecord]):

@@ -9,8 +9,7 @@ from __future__ import annotations
 from collections.abc import Collection, Sequence
 from typing import Any
 
-from todo_svc.db.models import Task
-from todo_svc.db.repositories import TaskQuery, TaskRepository
+from todo_svc.db.repositories import TaskQuery, TaskRecord, TaskRepository
 from todo_svc.services.errors import AccountGone, TaskChanged, TaskNotFound, TasksNotFound
 
 Versions = Collection[int] | None
@@ -20,16 +19,16 @@ class TaskService:
     def __init__(self, tasks: TaskRepository) -> None:
         self._tasks = tasks
 
-    async def list_tasks(self, owner_id: int, query: TaskQuery) -> tuple[Sequence[Task], int]:
+    async def list_tasks(self, owner_id: int, query: TaskQuery) -> tuple[Sequence[TaskRecord], int]:
         return await self._tasks.page_owned(owner_id, query)
 
-    async def get_task(self, owner_id: int, task_id: int) -> Task:
+    async def get_task(self, owner_id: int, task_id: int) -> TaskRecord:
         task = await self._tasks.get_owned(owner_id, task_id)
         if task is None:
             raise TaskNotFound(task_id)
         return task
 
-    async def create_task(self, owner_id: int, values: dict[str, Any]) -> Task:
+    async def create_task(self, owner_id: int, values: dict[str, Any]) -> TaskRecord:
         task = await self._tasks.create_owned(owner_id, values)
         if task is None:
             raise AccountGone
@@ -37,14 +36,14 @@ class TaskService:
 
     async def update_task(
         self, owner_id: int, task_id: int, values: dict[str, Any], if_match: Versions = None
-    ) -> Task:
+    ) -> TaskRecord:
         """Replace or patch the given fields; an empty patch still moves `updated_at`."""
         task = await self._tasks.update_owned(owner_id, task_id, values, if_match)
         return task if task is not None else await self._why_not_changed(owner_id, task_id, if_match)
 
     async def complete_task(
         self, owner_id: int, task_id: int, completed: bool | None, if_match: Versions = None
-    ) -> Task:
+    ) -> TaskRecord:
         """Set `completed`, or toggle it when no value is given."""
         if completed is not None:
             return await self.update_task(owner_id, task_id, {"completed": completed}, if_match)
@@ -55,14 +54,16 @@ class TaskService:
         if not await self._tasks.delete_owned(owner_id, task_id, if_match):
             await self._why_not_changed(owner_id, task_id, if_match)
 
-    async def create_tasks(self, owner_id: int, rows: Sequence[dict[str, Any]]) -> Sequence[Task]:
+    async def create_tasks(self, owner_id: int, rows: Sequence[dict[str, Any]]) -> Sequence[TaskRecord]:
         """Create all the tasks in one statement, in the order given."""
         tasks = await self._tasks.create_many_owned(owner_id, rows)
         if not tasks:
             raise AccountGone
         return tasks
 
-    async def set_completed(self, owner_id: int, task_ids: Sequence[int], completed: bool) -> list[Task]:
+    async def set_completed(
+        self, owner_id: int, task_ids: Sequence[int], completed: bool
+    ) -> list[TaskRecord]:
         """All or nothing: one id that is not the owner's fails the batch (the request rolls back)."""
         changed = {
             task.id: task for task in await self._tasks.set_completed_many(owner_id, task_ids, completed)
@@ -81,7 +82,7 @@ class TaskService:
         if missing := [task_id for task_id in wanted if task_id not in found]:
             raise TasksNotFound(missing)
 
-    async def _why_not_changed(self, owner_id: int, task_id: int, if_match: Versions) -> Task:
+    async def _why_not_changed(self, owner_id: int, task_id: int, if_match: Versions) -> TaskRecord:
         """A conditional write that matched no row: the task changed (412) or is not there (404)."""
         if if_match is not None and await self._tasks.get_owned(owner_id, task_id) is not None:
             raise TaskChanged(task_id)

@@ -1,0 +1,104 @@
+"""Hot statements run straight on the driver, without SQLAlchemy's per-execution machinery.
+
+The statements are ordinary SQLAlchemy Core built from the models' tables (one
+source of truth). On PostgreSQL each is compiled once per dialect and then sent
+with asyncpg (which prepares it once per connection) on a connection borrowed
+from the engine's own pool (one pool):
+
+on a connection checked out just for the statement, in autocommit: one round
+trip, no BEGIN/COMMIT, atomic as a single statement is.
+
+When the request's session already holds a transaction (a use case that must
+be all or nothing, like an idempotent create), the statement runs through the
+session instead, inside that transaction; so does every statement on other
+databases (the embedded SQLite default). Driver errors are raised as SQLAlchemy's, so callers handle one
+family of exceptions whatever ran the statement.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Sequence
+from contextlib import asynccontextmanager
+from typing import Any, cast
+
+import asyncpg
+from sqlalchemy import exc as sa_exc
+from sqlalchemy.engine import Dialect, Engine
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.sql.expression import Select, UpdateBase
+from sqlalchemy.util import greenlet_spawn
+
+Statement = Select[Any] | UpdateBase
+_CONNECTION_LOST = (asyncpg.PostgresConnectionError, asyncpg.InterfaceError, OSError)
+
+
+class CompiledStatement:
+    """A Core statement with named parameters, compiled once per dialect."""
+
+    __slots__ = ("_by_dialect", "_literals", "statement")
+
+    def __init__(self, statement: Statement) -> None:
+        self.statement = statement
+        self._by_dialect: dict[str, tuple[str, tuple[str, ...], frozenset[str]]] = {}
+
+    def compiled(self, dialect: Dialect) -> tuple[str, tuple[str, ...], frozenset[str]]:
+        """The SQL text, the parameter names in placeholder order, and the names a caller must give."""
+        if (known := self._by_dialect.get(dialect.name)) is None:
+            compiled = self.statement.compile(dialect=dialect)
+            required = frozenset(name for name, bind in compiled.binds.items() if bind.required)
+            self._literals = {name: bind.value for name, bind in compiled.binds.items() if not bind.required}
+            known = (compiled.string, tuple(compiled.positiontup or ()), required)
+            self._by_dialect[dialect.name] = known
+        return known
+
+    def positional(self, dialect: Dialect, params: dict[str, Any]) -> tuple[str, list[Any]]:
+        sql, names, _ = self.compiled(dialect)
+        return sql, [params[name] if name in params else self._literals[name] for name in names]
+
+    def named(self, dialect: Dialect, params: dict[str, Any]) -> dict[str, Any]:
+        return {name: params[name] for name in self.compiled(dialect)[2]}
+
+
+class Driver:
+    """Runs `CompiledStatement`s for one request's session."""
+
+    __slots__ = ("_session",)
+
+    def __init__(self, session: AsyncSession) -> None:
+        self._session = session
+
+    @property
+    def _dialect(self) -> Dialect:
+        return self._session.get_bind().dialect
+
+    async def fetch_one(self, statement: CompiledStatement, **params: Any) -> Sequence[Any] | None:
+        rows = await self.fetch_all(statement, **params)
+        return rows[0] if rows else None
+
+    async def fetch_all(self, statement: CompiledStatement, **params: Any) -> Sequence[Sequence[Any]]:
+        dialect = self._dialect
+        if dialect.name != "postgresql" or self._session.in_transaction():
+            bound = statement.named(dialect, params)
+            return (await self._session.execute(statement.statement, bound)).all()
+        sql, arguments = statement.positional(dialect, params)
+        async with self._connection() as connection:
+            try:
+                return await connection.fetch(sql, *arguments)  # type: ignore[no-any-return]
+            except asyncpg.IntegrityConstraintViolationError as error:
+                raise sa_exc.IntegrityError(sql, params, error) from error
+
+    async def fetch_value(self, statement: CompiledStatement, **params: Any) -> Any:
+        row = await self.fetch_one(statement, **params)
+        return row[0] if row else None
+
+    @asynccontextmanager
+    async def _connection(self) -> AsyncIterator[asyncpg.Connection]:
+        pool = cast("Engine", self._session.get_bind()).pool
+        pooled = await greenlet_spawn(pool.connect)
+        try:
+            yield pooled.driver_connection
+        except _CONNECTION_LOST as error:
+            pooled.invalidate(error)  # a dead connection must not go back to the pool
+            raise
+        finally:
+            await greenlet_spawn(pooled.close)
