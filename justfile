@@ -22,6 +22,10 @@ serve:
 test *args:
     {{bin}}/pytest {{args}}
 
+# Benchmark todo-svc against the raw ceiling app (PostgreSQL, wrk)
+bench *args:
+    {{bin}}/python bench/run.py {{args}}
+
 # Lint and type-check
 lint:
     {{bin}}/ruff check todo_svc tests migrations
