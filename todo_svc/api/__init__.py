@@ -5,9 +5,8 @@ from __future__ import annotations
 from typing import Any
 
 from litestar import Controller, Router
-from litestar.datastructures import MutableScopeHeaders
 from litestar.handlers import BaseRouteHandler, HTTPRouteHandler
-from litestar.types import Message, Scope
+from litestar.types import Scope
 
 from todo_svc.api.auth import AccountController, AuthController
 from todo_svc.api.ops import health, readiness
@@ -18,26 +17,23 @@ API_V1 = "/api/v1"
 SUCCESSOR = "successor_prefixes"  # the opt of a legacy handler: (its path prefix, its successor's)
 
 
-async def deprecation_headers(message: Message, scope: Scope) -> None:
-    """A before-send hook adding `Deprecation` and a `Link` to the successor to each legacy answer.
+def deprecation_headers(scope: Scope) -> list[tuple[bytes, bytes]]:
+    """`Deprecation` and a `Link` to the successor, for the answers of a legacy route.
 
-    A hook rather than route middleware: the auth middleware's 401 is answered outside any
-    route middleware, and it must carry the headers too.
+    Read from the matched handler as the response starts, so the auth middleware's
+    401 on a legacy route carries them too.
     """
-    if message["type"] != "http.response.start":
-        return
     handler = scope.get("route_handler")
     prefixes = handler.opt.get(SUCCESSOR) if handler is not None else None
     if prefixes is None:
-        return
+        return []
     old_prefix, new_prefix = prefixes
-    headers = MutableScopeHeaders.from_message(message)
-    headers["Deprecation"] = "true"
-    headers["Link"] = f'<{new_prefix + scope["path"].removeprefix(old_prefix)}>; rel="successor-version"'
+    successor = new_prefix + scope["path"].removeprefix(old_prefix)
+    return [(b"deprecation", b"true"), (b"link", f'<{successor}>; rel="successor-version"'.encode())]
 
 
 def legacy(controller: type[Controller], path: str, successor_prefix: str) -> type[Controller]:
-    """The controller's handlers again at `path`, deprecated in OpenAPI and in `deprecation_headers`."""
+    """The controller's handlers again at `path`, deprecated in OpenAPI and in headers."""
     # Both without a trailing slash, so that `/auth/login` → `/api/v1/auth/login`
     # and `/api/1/tasks` → `/api/v1/users/1/tasks`.
     old_prefix, new_prefix = path.split("{", 1)[0].rstrip("/"), successor_prefix.rstrip("/")

@@ -41,7 +41,7 @@ def task_response(
     return Response(TaskOut.of(task), status_code=status_code, headers=headers)
 
 
-def requires_owner(connection: ASGIConnection[Any, Any, Any, Any], _: BaseRouteHandler) -> None:
+async def requires_owner(connection: ASGIConnection[Any, Any, Any, Any], _: BaseRouteHandler) -> None:
     """Only the user named in the path may use it; runs before the body is read or any query."""
     if connection.user.id != connection.path_params["user_id"]:
         raise PermissionDeniedException("You may only access your own tasks")

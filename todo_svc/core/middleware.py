@@ -1,17 +1,21 @@
-"""Headers every response carries, added as the response starts.
+"""The headers every response carries, added by one pure-ASGI wrapper around the whole app.
 
-A `before_send` hook rather than route middleware, so that answers Litestar
-gives before routing (404, 405) get them too.
+It wraps Litestar's own ASGI handler (outside routing and the exception
+handler), so answers given before any route matched (404, 405) and errors get
+them too, and it appends raw header pairs instead of rebuilding header maps.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterable
 from typing import Any
 
-from litestar.datastructures import MutableScopeHeaders
+from litestar.enums import ScopeType
+from litestar.types import ASGIApp, Message, Receive, Scope, Send
 
 from todo_svc.core.request_id import request_id
 
+Header = tuple[bytes, bytes]
 API_CSP = "default-src 'none'; frame-ancestors 'none'"
 # The docs pages load Swagger UI (jsDelivr) and ReDoc (cdn.redoc.ly) scripts and styles from their CDNs.
 DOCS_CSP = (
@@ -21,22 +25,50 @@ DOCS_CSP = (
     "connect-src 'self'; worker-src blob:; frame-ancestors 'none'"
 )
 NO_STORE_PREFIXES = ("/api/", "/auth/")
+_SECURITY: tuple[Header, ...] = (
+    (b"x-content-type-options", b"nosniff"),
+    (b"x-frame-options", b"DENY"),
+    (b"referrer-policy", b"no-referrer"),
+)
 
 
-def security_headers(docs_path: str) -> Any:
-    """A before-send hook adding the request id, security headers and cache rules."""
+class ResponseHeaders:
+    """Request id, security headers and cache rules on every response.
 
-    async def add_headers(message: Any, scope: Any) -> None:
-        if message["type"] != "http.response.start":
-            return
-        path: str = scope.get("path", "")
-        headers = MutableScopeHeaders.from_message(message)
-        headers["X-Request-ID"] = request_id(scope)
-        headers["X-Content-Type-Options"] = "nosniff"
-        headers["X-Frame-Options"] = "DENY"
-        headers["Referrer-Policy"] = "no-referrer"
-        headers["Content-Security-Policy"] = DOCS_CSP if path.startswith(docs_path) else API_CSP
+    `extra` may add headers that depend on the matched route (it sees the scope
+    as the response starts).
+    """
+
+    def __init__(
+        self, app: ASGIApp, docs_path: str, extra: Callable[[Scope], Iterable[Header]] | None = None
+    ) -> None:
+        self._app = app
+        self._docs_path = docs_path
+        self._extra = extra
+        api = (*_SECURITY, (b"content-security-policy", API_CSP.encode()))
+        self._docs = (*_SECURITY, (b"content-security-policy", DOCS_CSP.encode()))
+        self._api = api
+        self._api_no_store = (*api, (b"cache-control", b"no-store"))
+
+    def _fixed(self, path: str) -> tuple[Header, ...]:
         if path.startswith(NO_STORE_PREFIXES):
-            headers["Cache-Control"] = "no-store"
+            return self._api_no_store
+        return self._docs if path.startswith(self._docs_path) else self._api
 
-    return add_headers
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != ScopeType.HTTP:
+            await self._app(scope, receive, send)
+            return
+        fixed = self._fixed(scope["path"])
+
+        async def send_with_headers(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                headers: Any = list(message.get("headers") or ())
+                headers.append((b"x-request-id", request_id(scope).encode()))
+                headers.extend(fixed)
+                if self._extra is not None:
+                    headers.extend(self._extra(scope))
+                message["headers"] = headers
+            await send(message)
+
+        await self._app(scope, receive, send_with_headers)

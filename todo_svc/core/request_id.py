@@ -2,12 +2,24 @@
 
 from __future__ import annotations
 
+import itertools
+import os
 import re
-import uuid
 from typing import Any
 
 SANE_REQUEST_ID = re.compile(rb"[A-Za-z0-9._:-]{1,128}")
 _STATE_KEY = "request_id"
+# Unique without a system call per request: a random per-process prefix and a counter.
+_counter = itertools.count(1)
+_prefix = ""
+_prefix_pid = 0
+
+
+def _fresh_id() -> str:
+    global _prefix, _prefix_pid
+    if _prefix_pid != os.getpid():
+        _prefix, _prefix_pid = os.urandom(8).hex(), os.getpid()
+    return f"{_prefix}{next(_counter):08x}"
 
 
 def request_id(scope: Any) -> str:
@@ -15,10 +27,10 @@ def request_id(scope: Any) -> str:
     state = scope.setdefault("state", {})
     if (known := state.get(_STATE_KEY)) is not None:
         return str(known)
-    chosen = uuid.uuid4().hex
+    chosen = None
     for name, value in scope.get("headers", ()):
         if name == b"x-request-id" and SANE_REQUEST_ID.fullmatch(value):
             chosen = value.decode()
             break
-    state[_STATE_KEY] = chosen
+    state[_STATE_KEY] = chosen = chosen or _fresh_id()
     return chosen

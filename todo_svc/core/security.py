@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import functools
 import hashlib
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass
@@ -84,6 +85,13 @@ class AccessToken(Token):
         claims = {k: v for k, v in asdict(self).items() if v is not None and k != "extras"}
         return jwt.encode({**claims, **self.extras}, key=secret, algorithm=algorithm)
 
+    @staticmethod
+    @functools.cache
+    def _key(secret: str) -> jwt.PyJWK:
+        """The secret as a prepared HS256 key: PyJWT then skips re-checking a raw key on every decode."""
+        encoded = base64.urlsafe_b64encode(secret.encode()).rstrip(b"=").decode()
+        return jwt.PyJWK({"kty": "oct", "k": encoded, "alg": "HS256"})
+
     @classmethod
     def decode_payload(
         cls,
@@ -97,7 +105,7 @@ class AccessToken(Token):
         options = {**(options or {}), "require": list(cls.required_claims)}
         payload = jwt.decode(
             encoded_token,
-            key=secret,
+            key=cls._key(secret),
             algorithms=algorithms,
             issuer=issuer,
             audience=audience,

@@ -17,14 +17,17 @@ family of exceptions whatever ran the statement.
 
 from __future__ import annotations
 
+import asyncio
+import weakref
 from collections.abc import AsyncIterator, Sequence
-from contextlib import asynccontextmanager
+from contextlib import AbstractAsyncContextManager, asynccontextmanager, nullcontext
 from typing import Any, cast
 
 import asyncpg
 from sqlalchemy import exc as sa_exc
 from sqlalchemy.engine import Dialect, Engine
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.pool import Pool, QueuePool
 from sqlalchemy.sql.expression import Select, UpdateBase
 from sqlalchemy.util import greenlet_spawn
 
@@ -94,11 +97,29 @@ class Driver:
     @asynccontextmanager
     async def _connection(self) -> AsyncIterator[asyncpg.Connection]:
         pool = cast("Engine", self._session.get_bind()).pool
-        pooled = await greenlet_spawn(pool.connect)
-        try:
-            yield pooled.driver_connection
-        except _CONNECTION_LOST as error:
-            pooled.invalidate(error)  # a dead connection must not go back to the pool
-            raise
-        finally:
-            await greenlet_spawn(pooled.close)
+        async with _turns(pool):
+            pooled = await greenlet_spawn(pool.connect)
+            try:
+                yield pooled.driver_connection
+            except _CONNECTION_LOST as error:
+                pooled.invalidate(error)  # a dead connection must not go back to the pool
+                raise
+            finally:
+                await greenlet_spawn(pooled.close)
+
+
+_TURNS: weakref.WeakKeyDictionary[Pool, asyncio.Semaphore] = weakref.WeakKeyDictionary()
+
+
+def _turns(pool: Pool) -> AbstractAsyncContextManager[Any]:
+    """First come, first served for the pool's connections.
+
+    Waiting inside the pool lets a request that just arrived take a connection
+    released for one that has waited; under load that stretches p99 several
+    times over p50. A FIFO semaphore with one permit per connection keeps order.
+    """
+    if not isinstance(pool, QueuePool):  # no fixed capacity (e.g. NullPool): nothing to queue for
+        return nullcontext()
+    if (turns := _TURNS.get(pool)) is None:
+        turns = _TURNS[pool] = asyncio.Semaphore(pool.size())
+    return turns
