@@ -17,7 +17,6 @@ from todo_svc.api import api_v1, deprecation_headers, legacy_routes, operation_i
 from todo_svc.api.auth import PUBLIC, TokenIssuer, build_jwt_auth
 from todo_svc.api.dependencies import (
     provide_auth_service,
-    provide_idempotency_service,
     provide_task_service,
 )
 from todo_svc.api.errors import handle_exception
@@ -51,7 +50,6 @@ def create_app(settings: Settings | None = None) -> Litestar:
         dependencies={
             "task_service": Provide(provide_task_service),
             "auth_service": Provide(provide_auth_service),
-            "idempotency": Provide(provide_idempotency_service, sync_to_thread=False),
             "tokens": Provide(lambda: tokens, sync_to_thread=False, use_cache=True),
         },
         exception_handlers={Exception: handle_exception},

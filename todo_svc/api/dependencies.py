@@ -40,6 +40,6 @@ async def provide_auth_service(
     await commit(db_session)
 
 
-def provide_idempotency_service(db_session: NamedDependency[AsyncSession]) -> IdempotencyService:
-    """Shares the request's session (and so its transaction, committed with the tasks)."""
-    return IdempotencyService(IdempotencyRepository(session=db_session))
+def idempotency_service(session: AsyncSession) -> IdempotencyService:
+    """Built only for requests that carry an Idempotency-Key, on the request's session."""
+    return IdempotencyService(IdempotencyRepository(session=session))

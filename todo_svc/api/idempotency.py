@@ -10,9 +10,10 @@ import msgspec
 from litestar import Response
 from litestar.enums import MediaType
 from litestar.params import HeaderParameter
+from sqlalchemy.ext.asyncio import AsyncSession
 
+from todo_svc.api.dependencies import idempotency_service
 from todo_svc.db.models import IdempotencyRecord
-from todo_svc.services.idempotency import IdempotencyService
 
 IdempotencyKey = Annotated[
     str | None,
@@ -27,16 +28,21 @@ IdempotencyKey = Annotated[
 
 
 async def replay_or_run(
-    records: IdempotencyService,
+    session: AsyncSession,
     owner_id: int,
     key: str | None,
     operation: str,
     body: msgspec.Struct,
     run: Callable[[], Awaitable[Response[Any]]],
 ) -> Response[Any]:
-    """Run the create once per key; answer its retries with the stored response."""
+    """Run the create once per key; answer its retries with the stored response.
+
+    Without a key nothing is looked up; with one, the record and the created tasks
+    share the request's session and so its transaction.
+    """
     if key is None:
         return await run()
+    records = idempotency_service(session)
     fingerprint = hashlib.sha256(operation.encode() + b"\0" + msgspec.json.encode(body)).hexdigest()
     stored = await records.begin(owner_id, key, fingerprint)
     if stored is not None:

@@ -70,29 +70,27 @@ class Driver:
     def __init__(self, session: AsyncSession) -> None:
         self._session = session
 
-    @property
-    def _dialect(self) -> Dialect:
-        return self._session.get_bind().dialect
-
     async def fetch_one(self, statement: CompiledStatement, **params: Any) -> Sequence[Any] | None:
         rows = await self.fetch_all(statement, **params)
         return rows[0] if rows else None
 
     async def fetch_all(self, statement: CompiledStatement, **params: Any) -> Sequence[Sequence[Any]]:
-        dialect = self._dialect
-        if dialect.name != "postgresql" or self._session.in_transaction():
-            bound = statement.named(dialect, params)
-            return (await self._session.execute(statement.statement, bound)).all()
-        sql, arguments = statement.positional(dialect, params)
-        async with self._connection() as connection:
-            try:
-                return await connection.fetch(sql, *arguments)  # type: ignore[no-any-return]
-            except asyncpg.IntegrityConstraintViolationError as error:
-                raise sa_exc.IntegrityError(sql, params, error) from error
+        async with self.borrow() as statements:
+            return await statements.fetch_all(statement, **params)
 
     async def fetch_value(self, statement: CompiledStatement, **params: Any) -> Any:
         row = await self.fetch_one(statement, **params)
         return row[0] if row else None
+
+    @asynccontextmanager
+    async def borrow(self) -> AsyncIterator[Statements]:
+        """One connection for several statements (each still its own autocommit unit)."""
+        dialect = self._session.get_bind().dialect
+        if dialect.name != "postgresql" or self._session.in_transaction():
+            yield Statements(dialect, session=self._session)
+            return
+        async with self._connection() as connection:
+            yield Statements(dialect, connection=connection)
 
     @asynccontextmanager
     async def _connection(self) -> AsyncIterator[asyncpg.Connection]:
@@ -106,6 +104,31 @@ class Driver:
                 raise
             finally:
                 await greenlet_spawn(pooled.close)
+
+
+class Statements:
+    """Statements run on one borrowed driver connection, or through the session."""
+
+    __slots__ = ("_connection", "_dialect", "_session")
+
+    def __init__(
+        self, dialect: Dialect, *, session: AsyncSession | None = None, connection: Any = None
+    ) -> None:
+        self._dialect, self._session, self._connection = dialect, session, connection
+
+    async def fetch_all(self, statement: CompiledStatement, **params: Any) -> Sequence[Sequence[Any]]:
+        if self._session is not None:
+            bound = statement.named(self._dialect, params)
+            return (await self._session.execute(statement.statement, bound)).all()
+        sql, arguments = statement.positional(self._dialect, params)
+        try:
+            return await self._connection.fetch(sql, *arguments)  # type: ignore[no-any-return]
+        except asyncpg.IntegrityConstraintViolationError as error:
+            raise sa_exc.IntegrityError(sql, params, error) from error
+
+    async def fetch_value(self, statement: CompiledStatement, **params: Any) -> Any:
+        rows = await self.fetch_all(statement, **params)
+        return rows[0][0] if rows else None
 
 
 _TURNS: weakref.WeakKeyDictionary[Pool, asyncio.Semaphore] = weakref.WeakKeyDictionary()

@@ -105,11 +105,12 @@ class TaskRepository(SQLAlchemyAsyncRepository[Task]):
             "limit": query.limit,
             "offset": query.offset,
         }
-        rows = await self._driver.fetch_all(statements.list_page(filtered, searched, query.sort), **params)
-        items = [TaskRecord(*row) for row in rows]
-        if query.offset == 0 and len(items) < query.limit:
-            return items, len(items)
-        total = await self._driver.fetch_value(statements.list_count(filtered, searched), **params)
+        async with self._driver.borrow() as run:
+            rows = await run.fetch_all(statements.list_page(filtered, searched, query.sort), **params)
+            items = [TaskRecord(*row) for row in rows]
+            if query.offset == 0 and len(items) < query.limit:
+                return items, len(items)
+            total = await run.fetch_value(statements.list_count(filtered, searched), **params)
         return items, int(total)
 
     async def create_owned(self, owner_id: int, values: dict[str, Any]) -> TaskRecord | None:
