@@ -19,6 +19,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 from todo_svc.core.security import PasswordHasher
 from todo_svc.db.models import User
 from todo_svc.db.repositories import TaskQuery, TaskRepository, UserRepository
+from todo_svc.db.session import RequestDatabase
 from todo_svc.services.auth import AuthService
 from todo_svc.services.errors import AccountGone, EmailTaken, InvalidCredentials, TaskNotFound
 from todo_svc.services.tasks import TaskService
@@ -62,7 +63,7 @@ def auth(session: AsyncSession, hasher: PasswordHasher) -> AuthService:
 
 @pytest.fixture
 def tasks(session: AsyncSession) -> TaskService:
-    return TaskService(TaskRepository(session=session))
+    return TaskService(TaskRepository(RequestDatabase.around(session)))
 
 
 @pytest.fixture
@@ -190,20 +191,22 @@ async def test_concurrent_toggles_are_atomic(
     async with sessions() as setup:
         owner = await UserRepository(session=setup).create("racer@example.org", "not-a-real-hash")
         assert owner is not None
-        task = await TaskService(TaskRepository(session=setup)).create_task(owner.id, {"title": "Race"})
+        task = await TaskService(TaskRepository(RequestDatabase.around(setup))).create_task(
+            owner.id, {"title": "Race"}
+        )
         await setup.commit()
 
     async with sessions() as first, sessions() as second, engine.connect() as observer:
         # Both in open transactions, so the hot statements join them and the row lock is held.
         await first.connection()
         await second.connection()
-        flipped_first = await TaskService(TaskRepository(session=first)).complete_task(
+        flipped_first = await TaskService(TaskRepository(RequestDatabase.around(first))).complete_task(
             owner.id, task.id, None
         )
         assert flipped_first.completed is True  # row now locked by `first`, not committed
 
         racing = asyncio.create_task(
-            TaskService(TaskRepository(session=second)).complete_task(owner.id, task.id, None)
+            TaskService(TaskRepository(RequestDatabase.around(second))).complete_task(owner.id, task.id, None)
         )
         # Wait (bounded) until `second` is blocked on the row lock, so the race really happens.
         for _ in range(2000):

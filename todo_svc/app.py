@@ -15,10 +15,7 @@ from litestar.openapi.plugins import RedocRenderPlugin, SwaggerRenderPlugin
 
 from todo_svc.api import api_v1, deprecation_headers, legacy_routes, operation_id, ops_routes
 from todo_svc.api.auth import PUBLIC, TokenIssuer, build_jwt_auth
-from todo_svc.api.dependencies import (
-    provide_auth_service,
-    provide_task_service,
-)
+from todo_svc.api.dependencies import provide_auth_service, provide_database, provide_task_service
 from todo_svc.api.errors import handle_exception
 from todo_svc.core.middleware import ResponseHeaders
 from todo_svc.core.security import PasswordHasher
@@ -33,6 +30,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
     jwt_auth = build_jwt_auth(settings)
     tokens = TokenIssuer(jwt_auth)
     hasher = PasswordHasher(rounds=settings.bcrypt_rounds, workers=settings.password_hash_workers)
+    db_config = database_config(settings)
 
     @asynccontextmanager
     async def worker_lifetime(_: Litestar) -> AsyncGenerator[None, None]:
@@ -45,17 +43,25 @@ def create_app(settings: Settings | None = None) -> Litestar:
 
     app = Litestar(
         route_handlers=[api_v1, legacy_routes, ops_routes],
-        plugins=[SQLAlchemyPlugin(config=database_config(settings))],
+        plugins=[SQLAlchemyPlugin(config=db_config)],
         on_app_init=[jwt_auth.on_app_init],
         dependencies={
-            "task_service": Provide(provide_task_service),
-            "auth_service": Provide(provide_auth_service),
+            "db": Provide(provide_database),
+            "task_service": Provide(provide_task_service, sync_to_thread=False),
+            "auth_service": Provide(provide_auth_service, sync_to_thread=False),
             "tokens": Provide(lambda: tokens, sync_to_thread=False, use_cache=True),
         },
         exception_handlers={Exception: handle_exception},
         request_max_body_size=settings.max_request_body_bytes,
         lifespan=[worker_lifetime],
-        state=State({"settings": settings, "password_hasher": hasher}),
+        state=State(
+            {
+                "settings": settings,
+                "password_hasher": hasher,
+                "database_engine": db_config.get_engine(),  # the plugin disposes of it
+                "database_session_maker": db_config.create_session_maker(),
+            }
+        ),
         openapi_config=OpenAPIConfig(
             title="todo-svc",
             version="1.0.0",

@@ -10,10 +10,10 @@ import msgspec
 from litestar import Response
 from litestar.enums import MediaType
 from litestar.params import HeaderParameter
-from sqlalchemy.ext.asyncio import AsyncSession
 
 from todo_svc.api.dependencies import idempotency_service
 from todo_svc.db.models import IdempotencyRecord
+from todo_svc.db.session import RequestDatabase
 
 IdempotencyKey = Annotated[
     str | None,
@@ -28,7 +28,7 @@ IdempotencyKey = Annotated[
 
 
 async def replay_or_run(
-    session: AsyncSession,
+    db: RequestDatabase,
     owner_id: int,
     key: str | None,
     operation: str,
@@ -42,7 +42,7 @@ async def replay_or_run(
     """
     if key is None:
         return await run()
-    records = idempotency_service(session)
+    records = idempotency_service(db)
     fingerprint = hashlib.sha256(operation.encode() + b"\0" + msgspec.json.encode(body)).hexdigest()
     stored = await records.begin(owner_id, key, fingerprint)
     if stored is not None:

@@ -5,13 +5,12 @@ from __future__ import annotations
 from typing import Any
 
 from litestar import Controller, Response, post
-from litestar.di import NamedDependency
 from litestar.params import JSONBody
 from litestar.status_codes import HTTP_200_OK, HTTP_201_CREATED
 from msgspec import structs
-from sqlalchemy.ext.asyncio import AsyncSession
 
 from todo_svc.api.body import StrictBody
+from todo_svc.api.dependencies import Database
 from todo_svc.api.errors import error_responses
 from todo_svc.api.idempotency import IdempotencyKey, replay_or_run
 from todo_svc.api.schemas import (
@@ -41,7 +40,7 @@ class TaskBatchController(Controller):
         user_id: UserId,
         data: JSONBody[TaskBatchCreate],
         task_service: Tasks,
-        db_session: NamedDependency[AsyncSession],
+        db: Database,
         idempotency_key: IdempotencyKey = None,
     ) -> Response[TaskList]:
         """Create up to 100 tasks at once; the items come back in request order."""
@@ -52,7 +51,7 @@ class TaskBatchController(Controller):
                 TaskList(items=[TaskOut.of(task) for task in tasks]), status_code=HTTP_201_CREATED
             )
 
-        return await replay_or_run(db_session, user_id, idempotency_key, "create_tasks", data, create)
+        return await replay_or_run(db, user_id, idempotency_key, "create_tasks", data, create)
 
     @post(
         "/complete",

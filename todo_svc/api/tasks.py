@@ -13,10 +13,10 @@ from litestar.handlers import BaseRouteHandler
 from litestar.params import FromQuery, JSONBody, PathParameter, QueryParameter
 from litestar.status_codes import HTTP_200_OK, HTTP_201_CREATED, HTTP_204_NO_CONTENT, HTTP_304_NOT_MODIFIED
 from msgspec import UNSET, structs
-from sqlalchemy.ext.asyncio import AsyncSession
 
 from todo_svc.api.body import OptionalBodyOperation, StrictBody
 from todo_svc.api.conditional import IfMatch, IfNoneMatch, accepted_versions, etag, is_current
+from todo_svc.api.dependencies import Database
 from todo_svc.api.errors import error_responses
 from todo_svc.api.idempotency import IdempotencyKey, replay_or_run
 from todo_svc.api.schemas import CompletionSet, TaskCreate, TaskOut, TaskPage, TaskPatch, TaskReplace
@@ -81,7 +81,7 @@ class TaskController(Controller):
         user_id: UserId,
         data: JSONBody[TaskCreate],
         task_service: Tasks,
-        db_session: NamedDependency[AsyncSession],
+        db: Database,
         request: Request[Any, Any, Any],
         idempotency_key: IdempotencyKey = None,
     ) -> Response[TaskOut]:
@@ -91,7 +91,7 @@ class TaskController(Controller):
             task = await task_service.create_task(user_id, structs.asdict(data))
             return task_response(task, HTTP_201_CREATED, location=f"{request.url.path.rstrip('/')}/{task.id}")
 
-        return await replay_or_run(db_session, user_id, idempotency_key, "create_task", data, create)
+        return await replay_or_run(db, user_id, idempotency_key, "create_task", data, create)
 
     @get("/{task_id:int}", responses=error_responses(400, 401, 403, 404), response_headers=[ETAG_HEADER])
     async def get_task(

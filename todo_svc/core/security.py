@@ -5,14 +5,15 @@ from __future__ import annotations
 import asyncio
 import base64
 import contextlib
-import functools
 import hashlib
 import os
 import threading
+import time
+from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
-from typing import Any, ClassVar
+from typing import Any, ClassVar, Self
 
 import bcrypt
 import jwt
@@ -102,37 +103,56 @@ class AccessToken(Token):
         claims = {k: v for k, v in asdict(self).items() if v is not None and k != "extras"}
         return jwt.encode({**claims, **self.extras}, key=secret, algorithm=algorithm)
 
-    @staticmethod
-    @functools.cache
-    def _key(secret: str) -> jwt.PyJWK:
-        """The secret as a prepared HS256 key: PyJWT then skips re-checking a raw key on every decode."""
-        encoded = base64.urlsafe_b64encode(secret.encode()).rstrip(b"=").decode()
-        return jwt.PyJWK({"kty": "oct", "k": encoded, "alg": "HS256"})
-
     @classmethod
-    def decode_payload(
+    def decode(  # type: ignore[override]
         cls,
         encoded_token: str,
         secret: str,
-        algorithms: list[str],
-        issuer: Any = None,
-        audience: Any = None,
-        options: Any = None,
-    ) -> Any:
-        options = {**(options or {}), "require": list(cls.required_claims)}
-        payload = jwt.decode(
-            encoded_token,
-            key=cls._key(secret),
-            algorithms=algorithms,
-            issuer=issuer,
-            audience=audience,
-            options=options,
-            leeway=cls.leeway_seconds,
+        algorithm: str,
+        audience: str | Sequence[str] | None = None,
+        issuer: str | Sequence[str] | None = None,
+        **_: Any,
+    ) -> Self:
+        """Verify with PyJWT and build the token straight from the verified claims.
+
+        Only `algorithm` (HS256) is accepted; `exp`, `iat`, `sub` and `jti` are
+        required; `iat` and `exp` get the leeway; `sub` must be a user id. Litestar's
+        generic decode would convert the payload once more through msgspec.
+        """
+        try:
+            claims = jwt.decode(
+                encoded_token,
+                key=secret,
+                algorithms=[algorithm],
+                audience=audience,
+                issuer=issuer,
+                options={
+                    "require": list(cls.required_claims),
+                    "verify_aud": bool(audience),
+                    "verify_iss": bool(issuer),
+                },
+                leeway=cls.leeway_seconds,
+            )
+        except jwt.InvalidTokenError as error:
+            raise NotAuthorizedException("Invalid token") from error
+        sub, email = claims["sub"], claims.get("email", "")
+        if not (isinstance(sub, str) and sub.isascii() and sub.isdigit() and isinstance(email, str)):
+            raise NotAuthorizedException("Invalid token")
+        if claims["iat"] > time.time() + cls.leeway_seconds:
+            raise NotAuthorizedException("Invalid token")
+        try:
+            expires, issued = (
+                datetime.fromtimestamp(claims["exp"], UTC),
+                datetime.fromtimestamp(claims["iat"], UTC),
+            )
+        except (OverflowError, OSError, ValueError):  # a timestamp no calendar holds
+            raise NotAuthorizedException("Invalid token") from None
+        return cls(
+            exp=expires,
+            sub=sub,
+            iat=issued,
+            iss=claims.get("iss"),
+            aud=claims.get("aud"),
+            jti=claims["jti"],
+            email=email,
         )
-        if not isinstance(payload.get("sub"), str) or not (
-            payload["sub"].isascii() and payload["sub"].isdigit()
-        ):
-            raise NotAuthorizedException("Invalid token")
-        if payload["iat"] > datetime.now(UTC).timestamp() + cls.leeway_seconds:
-            raise NotAuthorizedException("Invalid token")
-        return payload

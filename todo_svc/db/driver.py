@@ -21,15 +21,17 @@ import asyncio
 import weakref
 from collections.abc import AsyncIterator, Sequence
 from contextlib import AbstractAsyncContextManager, asynccontextmanager, nullcontext
-from typing import Any, cast
+from typing import Any
 
 import asyncpg
 from sqlalchemy import exc as sa_exc
-from sqlalchemy.engine import Dialect, Engine
+from sqlalchemy.engine import Dialect
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.pool import Pool, QueuePool
 from sqlalchemy.sql.expression import Select, UpdateBase
 from sqlalchemy.util import greenlet_spawn
+
+from todo_svc.db.session import RequestDatabase
 
 Statement = Select[Any] | UpdateBase
 _CONNECTION_LOST = (asyncpg.PostgresConnectionError, asyncpg.InterfaceError, OSError)
@@ -63,12 +65,12 @@ class CompiledStatement:
 
 
 class Driver:
-    """Runs `CompiledStatement`s for one request's session."""
+    """Runs `CompiledStatement`s for one request."""
 
-    __slots__ = ("_session",)
+    __slots__ = ("_database",)
 
-    def __init__(self, session: AsyncSession) -> None:
-        self._session = session
+    def __init__(self, database: RequestDatabase) -> None:
+        self._database = database
 
     async def fetch_one(self, statement: CompiledStatement, **params: Any) -> Sequence[Any] | None:
         rows = await self.fetch_all(statement, **params)
@@ -85,16 +87,17 @@ class Driver:
     @asynccontextmanager
     async def borrow(self) -> AsyncIterator[Statements]:
         """One connection for several statements (each still its own autocommit unit)."""
-        dialect = self._session.get_bind().dialect
-        if dialect.name != "postgresql" or self._session.in_transaction():
-            yield Statements(dialect, session=self._session)
+        database = self._database
+        dialect = database.dialect
+        if dialect.name != "postgresql" or database.in_transaction():
+            yield Statements(dialect, session=database.session)
             return
         async with self._connection() as connection:
             yield Statements(dialect, connection=connection)
 
     @asynccontextmanager
     async def _connection(self) -> AsyncIterator[asyncpg.Connection]:
-        pool = cast("Engine", self._session.get_bind()).pool
+        pool = self._database.engine.pool
         async with _turns(pool):
             pooled = await greenlet_spawn(pool.connect)
             try:

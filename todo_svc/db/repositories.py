@@ -11,16 +11,16 @@ import hashlib
 from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any, cast
+from typing import Any
 
 from advanced_alchemy.repository import SQLAlchemyAsyncRepository
 from sqlalchemy import delete, func, insert, select
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.ext.asyncio import AsyncSession
 
 from todo_svc.db import task_statements as statements
 from todo_svc.db.driver import CompiledStatement, Driver
 from todo_svc.db.models import IdempotencyRecord, Task, User
+from todo_svc.db.session import RequestDatabase
 from todo_svc.db.task_statements import SortKey, TaskRecord
 
 __all__ = (
@@ -83,9 +83,17 @@ class TaskRepository(SQLAlchemyAsyncRepository[Task]):
 
     model_type = Task
 
-    def __init__(self, **kwargs: Any) -> None:
-        super().__init__(**kwargs)
-        self._driver = Driver(cast("AsyncSession", self.session))
+    def __init__(self, database: RequestDatabase) -> None:
+        # The base class is set up on first use of its state (`__getattr__`): it
+        # needs a session, and the hot methods need none.
+        self._database = database
+        self._driver = Driver(database)
+
+    def __getattr__(self, name: str) -> Any:
+        if name.startswith("__") or name in {"_database", "_driver"}:
+            raise AttributeError(name)
+        SQLAlchemyAsyncRepository.__init__(self, session=self._database.session)
+        return getattr(self, name)
 
     async def get_owned(self, owner_id: int, task_id: int) -> TaskRecord | None:
         if task_id > MAX_ID:
@@ -132,13 +140,15 @@ class TaskRepository(SQLAlchemyAsyncRepository[Task]):
         `None` when there is no such task, or when `versions` is given and the
         task's version is not among them (the If-Match check, atomic with the write).
         """
-        statement = statements.update_owned(self._dialect.name, frozenset(values), versions is not None)
+        statement = statements.update_owned(
+            self._database.dialect.name, frozenset(values), versions is not None
+        )
         return await self._change(statement, owner_id, task_id, versions, **values)
 
     async def toggle_completed(
         self, owner_id: int, task_id: int, versions: Versions = None
     ) -> TaskRecord | None:
-        statement = statements.toggle_owned(self._dialect.name, versions is not None)
+        statement = statements.toggle_owned(self._database.dialect.name, versions is not None)
         return await self._change(statement, owner_id, task_id, versions)
 
     async def _change(
@@ -159,7 +169,7 @@ class TaskRepository(SQLAlchemyAsyncRepository[Task]):
     async def delete_owned(self, owner_id: int, task_id: int, versions: Versions = None) -> bool:
         if task_id > MAX_ID:
             return False
-        statement = statements.delete_owned(self._dialect.name, versions is not None)
+        statement = statements.delete_owned(self._database.dialect.name, versions is not None)
         deleted = await self._driver.fetch_value(
             statement, owner_id=owner_id, task_id=task_id, versions=list(versions or ())
         )
@@ -189,7 +199,7 @@ class TaskRepository(SQLAlchemyAsyncRepository[Task]):
         self, owner_id: int, task_ids: Sequence[int], completed: bool
     ) -> list[TaskRecord]:
         """Set `completed` on those of the ids that are the owner's tasks; returns the tasks changed."""
-        statement = statements.set_completed_many(self._dialect.name)
+        statement = statements.set_completed_many(self._database.dialect.name)
         params = {
             "owner_id": owner_id,
             "task_ids": list(task_ids),
