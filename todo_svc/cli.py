@@ -25,6 +25,10 @@ def _migrations(settings: Settings) -> object:
     return AlembicCommands(sqlalchemy_config=database_config(settings))
 
 
+# PostgreSQL's default max_connections (100) minus headroom for migrations, admin and probes.
+CONNECTION_BUDGET = 90
+
+
 @click.group()
 def main() -> None:
     """todo-svc: a Todo REST API."""
@@ -39,6 +43,13 @@ def serve() -> None:
     from granian.constants import Interfaces, Loops
 
     settings = _settings()  # exports a generated dev secret, so every worker shares it
+    connections = settings.worker_count * settings.database_pool_size
+    if connections > CONNECTION_BUDGET and not settings.async_database_url.startswith("sqlite"):
+        logging.getLogger("todo_svc").warning(
+            "WORKERS x DATABASE_POOL_SIZE = %d connections: more than PostgreSQL's default "
+            "max_connections (100) leaves for other clients; lower one of them or raise max_connections",
+            connections,
+        )
     if not settings.is_production:
         _migrations(settings).upgrade("head")  # type: ignore[attr-defined]
     Granian(
@@ -48,7 +59,7 @@ def serve() -> None:
         loop=Loops.uvloop,
         address=settings.host,
         port=settings.port,
-        workers=settings.workers,
+        workers=settings.worker_count,
     ).serve()
 
 

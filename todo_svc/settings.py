@@ -37,13 +37,20 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=
     password_hash_workers: PositiveInt = 2
     host: str = "127.0.0.1"
     port: Annotated[int, msgspec.Meta(ge=0, le=65535)] = 8000
-    workers: PositiveInt = 1
+    workers: PositiveInt | None = None
     max_request_body_bytes: PositiveInt = 1024 * 1024
     redis_url: str | None = None
 
     @property
     def is_production(self) -> bool:
         return self.environment == "production"
+
+    @property
+    def worker_count(self) -> int:
+        """`WORKERS`, else one per core in production and one elsewhere."""
+        if self.workers is not None:
+            return self.workers
+        return (os.cpu_count() or 1) if self.is_production else 1
 
     @property
     def async_database_url(self) -> str:

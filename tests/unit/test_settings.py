@@ -211,3 +211,17 @@ def test_async_database_url_uses_an_async_driver(database_url: str, expected: st
     )
     assert settings.database_url == database_url  # kept as written
     assert settings.async_database_url == expected
+
+
+@pytest.mark.parametrize(
+    ("environ", "expected"),
+    [
+        ({"ENVIRONMENT": "production", "JWT_SECRET_KEY": "s" * 32}, os.cpu_count() or 1),
+        ({"ENVIRONMENT": "development"}, 1),
+        ({"ENVIRONMENT": "production", "JWT_SECRET_KEY": "s" * 32, "WORKERS": "3"}, 3),
+    ],
+)
+def test_serve_runs_one_worker_per_core_in_production_unless_told(
+    environ: dict[str, str], expected: int, no_env_file: Path
+) -> None:
+    assert load_settings(environ=environ, env_file=no_env_file).worker_count == expected
