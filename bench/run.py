@@ -801,7 +801,8 @@ def bench(run: Run) -> dict[str, Any]:
     started = time.monotonic()
     asyncio.run(create_database(run))
     print(
-        f"-- databases {', '.join(run.databases)}: migrating and seeding {USERS} users x {TASKS_PER_USER} tasks",
+        f"-- databases {', '.join(run.databases)}: "
+        f"migrating and seeding {USERS} users x {TASKS_PER_USER} tasks",
         flush=True,
     )
     migrate(run)

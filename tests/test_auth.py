@@ -547,6 +547,11 @@ BAD_AUTHORIZATION: list[Any] = [
     pytest.param(lambda a, s: _valid_claims(sub=a.id)(a, s), id="sub-json-number"),
     pytest.param(_valid_claims(exp="tomorrow"), id="exp-not-a-number"),
     pytest.param(_valid_claims(iat="now"), id="iat-not-a-number"),
+    pytest.param(_valid_claims(exp=10**20), id="exp-beyond-any-calendar"),
+    pytest.param(
+        lambda a, s: "Bearer " + sign({**claims_for(a.id, a.email), "email": 42}, s.jwt_secret_key),
+        id="email-not-a-string",
+    ),
     pytest.param(lambda a, s: _valid_claims(iat=_now(3600), exp=_now(4500))(a, s), id="iat-far-future"),
 ]
 
