@@ -100,9 +100,12 @@ class AccessToken(Token):
     required_claims: ClassVar[tuple[str, ...]] = ("sub", "exp", "iat", "jti")
 
     def __post_init__(self) -> None:
-        # Validity (exp, iat) is checked by PyJWT with leeway while decoding.
-        self.exp = self.exp.astimezone(UTC).replace(microsecond=0)
-        self.iat = self.iat.astimezone(UTC).replace(microsecond=0)
+        # Whole seconds in UTC, as the claims carry them; validity (exp, iat) is
+        # checked by PyJWT, with leeway, while decoding.
+        if self.exp.tzinfo is not UTC or self.exp.microsecond:
+            self.exp = self.exp.astimezone(UTC).replace(microsecond=0)
+        if self.iat.tzinfo is not UTC or self.iat.microsecond:
+            self.iat = self.iat.astimezone(UTC).replace(microsecond=0)
 
     def encode(self, secret: str, algorithm: str) -> str:
         claims = {k: v for k, v in asdict(self).items() if v is not None and k != "extras"}
