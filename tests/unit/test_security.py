@@ -3,15 +3,19 @@
 from __future__ import annotations
 
 import threading
+import time
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
+from types import SimpleNamespace
 from typing import Any
 
 import bcrypt
 import jwt
 import pytest
+from litestar.exceptions import NotAuthorizedException
 
 from todo_svc.api.auth import build_jwt_auth
+from todo_svc.core import security
 from todo_svc.core.security import AccessToken, PasswordHasher
 from todo_svc.settings import Settings
 
@@ -168,3 +172,17 @@ def test_tokens_issued_by_the_app_carry_the_contract_claims() -> None:
     assert payload["sub"] == "42"
     assert payload["email"] == "bob@example.org"
     assert payload["exp"] - payload["iat"] == 15 * 60
+
+
+def test_a_remembered_token_still_expires(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Verified tokens are cached, but each use checks `exp` against the clock again."""
+    secret, now = "remembered-token-secret-of-32-bytes-or-more", int(time.time())
+    claims = {"sub": "7", "email": "a@example.org", "iat": now, "exp": now + 60, "jti": "once"}
+    token = jwt.encode(claims, secret, algorithm="HS256")
+    assert AccessToken.decode(token, secret, "HS256").sub == "7"
+    assert AccessToken.decode(token, secret, "HS256").sub == "7"  # the remembered one
+
+    expired = now + 60 + AccessToken.leeway_seconds + 1
+    monkeypatch.setattr(security, "time", SimpleNamespace(time=lambda: expired))
+    with pytest.raises(NotAuthorizedException):
+        AccessToken.decode(token, secret, "HS256")

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import contextlib
+import functools
 import hashlib
 import os
 import threading
@@ -45,6 +46,10 @@ def _yield_to_requests() -> None:
     """
     with contextlib.suppress(AttributeError, OSError):
         os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), HASHING_NICENESS)
+
+
+def _frozen(value: str | Sequence[str] | None) -> str | tuple[str, ...] | None:
+    return value if value is None or isinstance(value, str) else tuple(value)
 
 
 class PasswordHasher:
@@ -121,11 +126,34 @@ class AccessToken(Token):
         issuer: str | Sequence[str] | None = None,
         **_: Any,
     ) -> Self:
+        """The verified token, its expiry checked on every request.
+
+        A client sends the same token with many requests, so verified tokens are
+        remembered (a bounded cache keyed by the token's exact text, the key and
+        the checks): signature and claims are verified once per token, `exp`
+        every time.
+        """
+        token = cls._verify(encoded_token, secret, algorithm, _frozen(audience), _frozen(issuer))
+        if token.exp.timestamp() <= time.time() - cls.leeway_seconds:
+            raise NotAuthorizedException("Invalid token")
+        return token
+
+    @classmethod
+    @functools.lru_cache(maxsize=4096)
+    def _verify(
+        cls,
+        encoded_token: str,
+        secret: str,
+        algorithm: str,
+        audience: str | tuple[str, ...] | None,
+        issuer: str | tuple[str, ...] | None,
+    ) -> Self:
         """Verify with PyJWT and build the token straight from the verified claims.
 
         Only `algorithm` (HS256) is accepted; `exp`, `iat`, `sub` and `jti` are
         required; `iat` and `exp` get the leeway; `sub` must be a user id. Litestar's
         generic decode would convert the payload once more through msgspec.
+        Failures raise, so they are never cached.
         """
         try:
             claims = jwt.decode(
