@@ -1,18 +1,17 @@
 """Hot statements run straight on the driver, without SQLAlchemy's per-execution machinery.
 
 The statements are ordinary SQLAlchemy Core built from the models' tables (one
-source of truth). On PostgreSQL each is compiled once per dialect and then sent
-with asyncpg (which prepares it once per connection) on a connection borrowed
-from the engine's own pool (one pool):
-
-on a connection checked out just for the statement, in autocommit: one round
-trip, no BEGIN/COMMIT, atomic as a single statement is.
+source of truth). On PostgreSQL each is compiled once per dialect and sent by
+asyncpg (which prepares it once per connection) on a connection borrowed from
+the engine's own pool (one pool), in autocommit: one round trip, no
+BEGIN/COMMIT, atomic as a single statement is.
 
 When the request's session already holds a transaction (a use case that must
 be all or nothing, like an idempotent create), the statement runs through the
 session instead, inside that transaction; so does every statement on other
-databases (the embedded SQLite default). Driver errors are raised as SQLAlchemy's, so callers handle one
-family of exceptions whatever ran the statement.
+databases (the embedded SQLite default). Driver errors are raised as
+SQLAlchemy's, so callers handle one family of exceptions whatever ran the
+statement.
 """
 
 from __future__ import annotations
@@ -21,6 +20,7 @@ import asyncio
 import weakref
 from collections.abc import AsyncIterator, Sequence
 from contextlib import AbstractAsyncContextManager, asynccontextmanager, nullcontext
+from dataclasses import dataclass
 from typing import Any
 
 import asyncpg
@@ -40,28 +40,40 @@ _CONNECTION_LOST = (asyncpg.PostgresConnectionError, asyncpg.InterfaceError, OSE
 class CompiledStatement:
     """A Core statement with named parameters, compiled once per dialect."""
 
-    __slots__ = ("_by_dialect", "_literals", "statement")
+    __slots__ = ("_by_dialect", "statement")
 
     def __init__(self, statement: Statement) -> None:
         self.statement = statement
-        self._by_dialect: dict[str, tuple[str, tuple[str, ...], frozenset[str]]] = {}
+        self._by_dialect: dict[str, _Compiled] = {}
 
-    def compiled(self, dialect: Dialect) -> tuple[str, tuple[str, ...], frozenset[str]]:
-        """The SQL text, the parameter names in placeholder order, and the names a caller must give."""
+    def _compiled(self, dialect: Dialect) -> _Compiled:
         if (known := self._by_dialect.get(dialect.name)) is None:
             compiled = self.statement.compile(dialect=dialect)
-            required = frozenset(name for name, bind in compiled.binds.items() if bind.required)
-            self._literals = {name: bind.value for name, bind in compiled.binds.items() if not bind.required}
-            known = (compiled.string, tuple(compiled.positiontup or ()), required)
-            self._by_dialect[dialect.name] = known
+            known = self._by_dialect[dialect.name] = _Compiled(
+                sql=compiled.string,
+                order=tuple(compiled.positiontup or ()),
+                required=frozenset(name for name, bind in compiled.binds.items() if bind.required),
+                literals={name: bind.value for name, bind in compiled.binds.items() if not bind.required},
+            )
         return known
 
     def positional(self, dialect: Dialect, params: dict[str, Any]) -> tuple[str, list[Any]]:
-        sql, names, _ = self.compiled(dialect)
-        return sql, [params[name] if name in params else self._literals[name] for name in names]
+        """The SQL text and its `$n` arguments (values written into the statement fill their places)."""
+        compiled = self._compiled(dialect)
+        arguments = [params[name] if name in params else compiled.literals[name] for name in compiled.order]
+        return compiled.sql, arguments
 
     def named(self, dialect: Dialect, params: dict[str, Any]) -> dict[str, Any]:
-        return {name: params[name] for name in self.compiled(dialect)[2]}
+        """The parameters the statement takes, for execution through a session."""
+        return {name: params[name] for name in self._compiled(dialect).required}
+
+
+@dataclass(frozen=True, slots=True)
+class _Compiled:
+    sql: str
+    order: tuple[str, ...]
+    required: frozenset[str]
+    literals: dict[str, Any]
 
 
 class Driver:
