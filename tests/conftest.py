@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 import asyncpg
+import bcrypt
 import httpx
 import pytest
 from advanced_alchemy.alembic.commands import AlembicCommands
@@ -222,6 +223,20 @@ async def ann(register: RegisterFn) -> Account:
 @pytest.fixture
 async def bob(register: RegisterFn) -> Account:
     return await register("bob@example.org")
+
+
+@pytest.fixture
+def bcrypt_checks(monkeypatch: pytest.MonkeyPatch) -> list[bytes]:
+    """The hashes `bcrypt.checkpw` is asked to check, in order (it still checks them)."""
+    checked: list[bytes] = []
+    real_checkpw = bcrypt.checkpw
+
+    def spy(password: bytes, hashed_password: bytes) -> bool:
+        checked.append(hashed_password)
+        return real_checkpw(password, hashed_password)
+
+    monkeypatch.setattr(bcrypt, "checkpw", spy)
+    return checked
 
 
 @pytest.fixture
