@@ -145,10 +145,10 @@ async def empty_tables(engine: AsyncEngine) -> None:
     async with engine.begin() as connection:
         if engine.dialect.name == "postgresql":
             await connection.execute(
-                text("TRUNCATE users, tasks, idempotency_records RESTART IDENTITY CASCADE")
+                text("TRUNCATE users, tasks, idempotency_records, refresh_tokens RESTART IDENTITY CASCADE")
             )
         else:
-            for table in ("idempotency_records", "tasks", "users"):
+            for table in ("refresh_tokens", "idempotency_records", "tasks", "users"):
                 await connection.execute(text(f"DELETE FROM {table}"))  # noqa: S608 - fixed names
 
 

@@ -24,9 +24,9 @@ from sqlalchemy.pool import NullPool
 
 from todo_svc.db.config import database_config
 
-APP_TABLES = {"users", "tasks"}
+APP_TABLES = {"users", "tasks", "idempotency_records", "refresh_tokens"}
 VERSION_TABLE = "alembic_version"
-HEAD = "0001"
+HEAD = "0002"
 
 
 @pytest.fixture(params=["postgresql", "sqlite"])

@@ -15,7 +15,12 @@ from litestar.openapi.plugins import RedocRenderPlugin, SwaggerRenderPlugin
 
 from todo_svc.api import api_v1, deprecation_headers, legacy_routes, operation_id, ops_routes
 from todo_svc.api.auth import PUBLIC, TokenIssuer, build_jwt_auth
-from todo_svc.api.dependencies import provide_auth_service, provide_database, provide_task_service
+from todo_svc.api.dependencies import (
+    provide_auth_service,
+    provide_database,
+    provide_session_service,
+    provide_task_service,
+)
 from todo_svc.api.errors import handle_exception
 from todo_svc.core.middleware import ResponseHeaders
 from todo_svc.core.security import PasswordHasher
@@ -49,6 +54,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
             "db": Provide(provide_database),
             "task_service": Provide(provide_task_service, sync_to_thread=False),
             "auth_service": Provide(provide_auth_service, sync_to_thread=False),
+            "sessions": Provide(provide_session_service, sync_to_thread=False),
             "tokens": Provide(lambda: tokens, sync_to_thread=False, use_cache=True),
         },
         exception_handlers={Exception: handle_exception},

@@ -95,5 +95,32 @@ def revision(message: str) -> None:
     _migrations(_settings()).revision(message=message, autogenerate=True)  # type: ignore[attr-defined]
 
 
+@main.group()
+def tokens() -> None:
+    """Refresh-token housekeeping."""
+
+
+@tokens.command()
+def prune() -> None:
+    """Delete refresh tokens that have expired (safe to run from cron at any time)."""
+    import asyncio
+    from datetime import UTC, datetime
+
+    from todo_svc.db.config import database_config
+    from todo_svc.db.repositories import RefreshTokenRepository
+
+    async def run() -> int:
+        config = database_config(_settings())
+        try:
+            async with config.create_session_maker()() as session:
+                deleted = await RefreshTokenRepository(session=session).delete_expired(datetime.now(UTC))
+                await session.commit()
+                return deleted
+        finally:
+            await config.get_engine().dispose()
+
+    click.echo(f"deleted {asyncio.run(run())} expired refresh tokens")
+
+
 if __name__ == "__main__":
     sys.exit(main())

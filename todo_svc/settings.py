@@ -32,6 +32,7 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=
     database_pool_size: PositiveInt = 5
     jwt_secret_key: str = ""
     access_token_expire_minutes: PositiveInt = 15
+    refresh_token_expire_days: PositiveInt = 14
     jwt_leeway_seconds: Annotated[int, msgspec.Meta(ge=0, le=300)] = 10
     bcrypt_rounds: Annotated[int, msgspec.Meta(ge=4, le=31)] = 12
     password_hash_workers: PositiveInt = 2

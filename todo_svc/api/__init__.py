@@ -8,7 +8,7 @@ from litestar import Controller, Router
 from litestar.handlers import BaseRouteHandler, HTTPRouteHandler
 from litestar.types import Scope
 
-from todo_svc.api.auth import AccountController, AuthController
+from todo_svc.api.auth import AccountController, AuthController, SessionController
 from todo_svc.api.ops import health, readiness
 from todo_svc.api.task_batches import TaskBatchController
 from todo_svc.api.tasks import TaskController
@@ -63,7 +63,14 @@ def operation_id(route_handler: HTTPRouteHandler, http_method: Any, path_compone
 
 
 api_v1 = Router(
-    path=API_V1, route_handlers=[AuthController, AccountController, TaskController, TaskBatchController]
+    path=API_V1,
+    route_handlers=[
+        AuthController,
+        SessionController,
+        AccountController,
+        TaskController,
+        TaskBatchController,
+    ],
 )
 legacy_routes = Router(
     path="/",

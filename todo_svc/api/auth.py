@@ -18,10 +18,11 @@ from msgspec import Struct
 
 from todo_svc.api.body import StrictBody
 from todo_svc.api.errors import error_responses
-from todo_svc.api.schemas import Credentials, TokenPair, UserOut
+from todo_svc.api.schemas import Credentials, RefreshRequest, TokenPair, UserOut
 from todo_svc.core.security import AccessToken
 from todo_svc.db.models import User
 from todo_svc.services.auth import AuthService
+from todo_svc.services.sessions import SessionService
 from todo_svc.settings import Settings
 
 PUBLIC: dict[str, Any] = {"exclude_from_auth": True}
@@ -82,7 +83,7 @@ class TokenIssuer:
     def __init__(self, jwt_auth: JWTAuth[Principal, AccessToken]) -> None:
         self._jwt_auth = jwt_auth
 
-    def issue(self, user: User) -> TokenPair:
+    def issue(self, user: User, refresh_token: str) -> TokenPair:
         lifetime = self._jwt_auth.default_token_expiration
         token = self._jwt_auth.create_token(
             identifier=str(user.id),
@@ -90,11 +91,17 @@ class TokenIssuer:
             token_unique_jwt_id=uuid4().hex,
             email=user.email,
         )
-        return TokenPair(access_token=token, expires_in=int(lifetime.total_seconds()), user=UserOut.of(user))
+        return TokenPair(
+            access_token=token,
+            expires_in=int(lifetime.total_seconds()),
+            refresh_token=refresh_token,
+            user=UserOut.of(user),
+        )
 
 
 Accounts = NamedDependency[AuthService]
 Tokens = NamedDependency[TokenIssuer]
+Sessions = NamedDependency[SessionService]
 
 
 class AuthController(Controller):
@@ -114,10 +121,12 @@ class AuthController(Controller):
         self,
         data: JSONBody[Credentials],
         auth_service: Accounts,
+        sessions: Sessions,
         tokens: Tokens,
     ) -> TokenPair:
-        """Create an account and return an access token for it."""
-        return tokens.issue(await auth_service.register(data.email, data.password))
+        """Create an account and return a token pair for it."""
+        user = await auth_service.register(data.email, data.password)
+        return tokens.issue(user, await sessions.start(user.id))
 
     @post(
         "/login",
@@ -131,10 +140,52 @@ class AuthController(Controller):
         self,
         data: JSONBody[Credentials],
         auth_service: Accounts,
+        sessions: Sessions,
         tokens: Tokens,
     ) -> TokenPair:
-        """Exchange email and password for an access token."""
-        return tokens.issue(await auth_service.authenticate(data.email, data.password))
+        """Exchange email and password for a token pair."""
+        user = await auth_service.authenticate(data.email, data.password)
+        return tokens.issue(user, await sessions.start(user.id))
+
+
+class SessionController(Controller):
+    """Refresh and logout: canonical only (the original design had neither)."""
+
+    path = "/auth"
+    tags = ["auth"]  # noqa: RUF012 - Litestar reads these class attributes
+    opt = PUBLIC
+
+    @post(
+        "/refresh",
+        status_code=HTTP_200_OK,
+        dto=StrictBody[RefreshRequest],
+        return_dto=None,
+        security=NO_SECURITY,
+        responses=error_responses(400, 401, 413),
+    )
+    async def refresh(
+        self, data: JSONBody[RefreshRequest], auth_service: Accounts, sessions: Sessions, tokens: Tokens
+    ) -> TokenPair:
+        """Trade a refresh token for a new pair; a token used twice revokes its whole family."""
+        user_id, refresh_token = await sessions.rotate(data.refresh_token)
+        return tokens.issue(await auth_service.get_account(user_id), refresh_token)
+
+    @post(
+        "/logout",
+        status_code=HTTP_204_NO_CONTENT,
+        dto=StrictBody[RefreshRequest],
+        return_dto=None,
+        opt={"exclude_from_auth": False},
+        responses=error_responses(400, 401, 413),
+    )
+    async def logout(
+        self,
+        data: JSONBody[RefreshRequest],
+        request: Request[Principal, AccessToken, Any],
+        sessions: Sessions,
+    ) -> None:
+        """Revoke the refresh token's family (the caller's own tokens only)."""
+        await sessions.end(request.user.id, data.refresh_token)
 
 
 class AccountController(Controller):

@@ -3,14 +3,21 @@
 from __future__ import annotations
 
 from collections.abc import AsyncGenerator
+from datetime import timedelta
 
 from litestar.datastructures import State
 from litestar.di import NamedDependency
 
-from todo_svc.db.repositories import IdempotencyRepository, TaskRepository, UserRepository
+from todo_svc.db.repositories import (
+    IdempotencyRepository,
+    RefreshTokenRepository,
+    TaskRepository,
+    UserRepository,
+)
 from todo_svc.db.session import RequestDatabase
 from todo_svc.services.auth import AuthService
 from todo_svc.services.idempotency import IdempotencyService
+from todo_svc.services.sessions import SessionService
 from todo_svc.services.tasks import TaskService
 
 Database = NamedDependency[RequestDatabase]
@@ -38,6 +45,11 @@ def provide_task_service(db: Database) -> TaskService:
 
 def provide_auth_service(db: Database, state: State) -> AuthService:
     return AuthService(UserRepository(session=db.session), state.password_hasher)
+
+
+def provide_session_service(db: Database, state: State) -> SessionService:
+    lifetime = timedelta(days=state.settings.refresh_token_expire_days)
+    return SessionService(RefreshTokenRepository(session=db.session), lifetime)
 
 
 def idempotency_service(db: RequestDatabase) -> IdempotencyService:

@@ -171,8 +171,15 @@ class UserOut(Struct):
 class TokenPair(Struct):
     access_token: str
     expires_in: Annotated[int, Meta(description="Seconds until the access token expires.")]
+    refresh_token: Annotated[
+        str, Meta(description="Opaque, single use: trade it at /auth/refresh for a new pair.")
+    ]
     user: UserOut
     token_type: Literal["bearer"] = "bearer"  # noqa: S105 - the scheme name, not a secret
+
+
+class RefreshRequest(Struct, forbid_unknown_fields=True):
+    refresh_token: Annotated[str, Meta(min_length=1, max_length=256)]
 
 
 class FieldError(Struct):

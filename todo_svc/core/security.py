@@ -8,6 +8,7 @@ import contextlib
 import functools
 import hashlib
 import os
+import secrets
 import threading
 import time
 from collections.abc import Sequence
@@ -192,3 +193,13 @@ class AccessToken(Token):
             jti=claims["jti"],
             email=email,
         )
+
+
+def new_refresh_token() -> tuple[str, str]:
+    """A fresh opaque refresh token and the digest that is all the database keeps of it."""
+    token = secrets.token_urlsafe(32)
+    return token, refresh_token_digest(token)
+
+
+def refresh_token_digest(token: str) -> str:
+    return hashlib.sha256(token.encode()).hexdigest()

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+from datetime import datetime
+
 from advanced_alchemy.base import IdentityAuditBase
+from advanced_alchemy.types import DateTimeUTC
 from sqlalchemy import (
     BigInteger,
     Boolean,
@@ -68,3 +71,21 @@ class IdempotencyRecord(IdentityAuditBase):
     status_code: Mapped[int] = mapped_column(SmallInteger)
     body: Mapped[str] = mapped_column(Text)
     location: Mapped[str | None] = mapped_column(String(1024))
+
+
+class RefreshToken(IdentityAuditBase):
+    """One refresh token, stored only as its SHA-256 digest, in a family that rotation extends."""
+
+    __tablename__ = "refresh_tokens"
+    __table_args__ = (
+        Index("ix_refresh_tokens_family", "family"),
+        Index("ix_refresh_tokens_expires", "expires_at"),
+        NEVER_REUSE_IDS,
+    )
+
+    user_id: Mapped[int] = mapped_column(BigInteger, ForeignKey("users.id", ondelete="CASCADE"))
+    family: Mapped[str] = mapped_column(String(32))
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    expires_at: Mapped[datetime] = mapped_column(DateTimeUTC(timezone=True))
+    used_at: Mapped[datetime | None] = mapped_column(DateTimeUTC(timezone=True))
+    revoked_at: Mapped[datetime | None] = mapped_column(DateTimeUTC(timezone=True))

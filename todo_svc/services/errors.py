@@ -48,3 +48,8 @@ class IdempotencyKeyInFlight(DomainError):
 class IdempotencyKeyReused(DomainError):
     def __init__(self) -> None:
         super().__init__("This Idempotency-Key was already used with a different request")
+
+
+class RefreshTokenInvalid(DomainError):
+    def __init__(self) -> None:
+        super().__init__("The refresh token is invalid, expired or already used; log in again")

@@ -1,0 +1,46 @@
+"""Refresh-token families: each refresh rotates; a used token that comes back revokes its family."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import UTC, datetime, timedelta
+
+from todo_svc.core.security import new_refresh_token, refresh_token_digest
+from todo_svc.db.repositories import RefreshTokenRepository
+from todo_svc.services.errors import RefreshTokenInvalid
+
+
+class SessionService:
+    def __init__(self, tokens: RefreshTokenRepository, lifetime: timedelta) -> None:
+        self._tokens = tokens
+        self._lifetime = lifetime
+
+    async def start(self, user_id: int, family: str | None = None) -> str:
+        """A refresh token opening a new family (or continuing `family`)."""
+        token, digest = new_refresh_token()
+        family = family or uuid.uuid4().hex
+        await self._tokens.store(user_id, family, digest, datetime.now(UTC) + self._lifetime)
+        return token
+
+    async def rotate(self, token: str) -> tuple[int, str]:
+        """Spend `token` for its owner's id and the next token of its family.
+
+        A token that was used or revoked before is a stolen copy or a replay: its
+        whole family is revoked, and that revocation is committed although the
+        request then fails.
+        """
+        now, digest = datetime.now(UTC), refresh_token_digest(token)
+        spent = await self._tokens.use(digest, now)
+        if spent is None:
+            if (family := await self._tokens.family_of(digest)) is not None:
+                await self._tokens.revoke_family(family, now)
+                await self._tokens.commit_now()
+            raise RefreshTokenInvalid
+        user_id, family = spent
+        return user_id, await self.start(user_id, family)
+
+    async def end(self, user_id: int, token: str) -> None:
+        """Log out: revoke the family of the caller's token (unknown tokens change nothing)."""
+        family = await self._tokens.family_of(refresh_token_digest(token), user_id=user_id)
+        if family is not None:
+            await self._tokens.revoke_family(family, datetime.now(UTC))
