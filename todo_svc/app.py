@@ -8,6 +8,7 @@ from contextlib import asynccontextmanager
 
 from advanced_alchemy.extensions.litestar import SQLAlchemyPlugin
 from litestar import Litestar, Router
+from litestar.config.cors import CORSConfig
 from litestar.datastructures import State
 from litestar.di import Provide
 from litestar.openapi import OpenAPIConfig
@@ -28,6 +29,18 @@ from todo_svc.db.config import database_config
 from todo_svc.settings import Settings, load_settings
 
 DOCS_PATH = "/docs"
+
+
+def cors_config(settings: Settings) -> CORSConfig | None:
+    """CORS only for the configured origins (none by default)."""
+    if not settings.cors_origins:
+        return None
+    return CORSConfig(
+        allow_origins=settings.cors_origins,
+        allow_methods=settings.cors_methods,  # type: ignore[arg-type]
+        allow_headers=settings.cors_headers,
+        expose_headers=["ETag", "Location", "X-Request-ID", "Idempotent-Replayed", "Deprecation", "Link"],
+    )
 
 
 def create_app(settings: Settings | None = None) -> Litestar:
@@ -59,6 +72,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
         },
         exception_handlers={Exception: handle_exception},
         request_max_body_size=settings.max_request_body_bytes,
+        cors_config=cors_config(settings),
         lifespan=[worker_lifetime],
         state=State(
             {

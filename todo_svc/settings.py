@@ -33,6 +33,8 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=
     jwt_secret_key: str = ""
     access_token_expire_minutes: PositiveInt = 15
     refresh_token_expire_days: PositiveInt = 14
+    jwt_issuer: str | None = None
+    jwt_audience: str | None = None
     jwt_leeway_seconds: Annotated[int, msgspec.Meta(ge=0, le=300)] = 10
     bcrypt_rounds: Annotated[int, msgspec.Meta(ge=4, le=31)] = 12
     password_hash_workers: PositiveInt = 2
@@ -41,10 +43,30 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=
     workers: PositiveInt | None = None
     max_request_body_bytes: PositiveInt = 1024 * 1024
     redis_url: str | None = None
+    cors_allow_origins: str = ""
+    cors_allow_methods: str = "GET,POST,PUT,PATCH,DELETE"
+    cors_allow_headers: str = "Authorization,Content-Type,If-Match,If-None-Match,Idempotency-Key,X-Request-ID"
 
     @property
     def is_production(self) -> bool:
         return self.environment == "production"
+
+    @staticmethod
+    def _listed(value: str) -> list[str]:
+        return [item.strip() for item in value.split(",") if item.strip()]
+
+    @property
+    def cors_origins(self) -> list[str]:
+        """Origins allowed to call the API from a browser; none (CORS off) by default."""
+        return self._listed(self.cors_allow_origins)
+
+    @property
+    def cors_methods(self) -> list[str]:
+        return self._listed(self.cors_allow_methods)
+
+    @property
+    def cors_headers(self) -> list[str]:
+        return self._listed(self.cors_allow_headers)
 
     @property
     def worker_count(self) -> int:

@@ -72,6 +72,8 @@ def build_jwt_auth(settings: Settings) -> JWTAuth[Principal, AccessToken]:
         token_cls=token_cls,
         default_token_expiration=timedelta(minutes=settings.access_token_expire_minutes),
         authentication_middleware_class=BearerJWTMiddleware,
+        accepted_issuers=[settings.jwt_issuer] if settings.jwt_issuer else None,
+        accepted_audiences=[settings.jwt_audience] if settings.jwt_audience else None,
         openapi_security_scheme_name="BearerToken",
         description="An access token from register or login.",
     )
@@ -88,6 +90,8 @@ class TokenIssuer:
         token = self._jwt_auth.create_token(
             identifier=str(user.id),
             token_expiration=lifetime,
+            token_issuer=next(iter(self._jwt_auth.accepted_issuers or ()), None),
+            token_audience=next(iter(self._jwt_auth.accepted_audiences or ()), None),
             token_unique_jwt_id=uuid4().hex,
             email=user.email,
         )
