@@ -107,7 +107,7 @@ def prune() -> None:
     from datetime import UTC, datetime
 
     from todo_svc.db.config import database_config
-    from todo_svc.db.repositories import RefreshTokenRepository
+    from todo_svc.db.refresh_tokens import RefreshTokenRepository
 
     async def run() -> int:
         config = database_config(_settings())

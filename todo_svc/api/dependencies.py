@@ -8,9 +8,9 @@ from datetime import timedelta
 from litestar.datastructures import State
 from litestar.di import NamedDependency
 
+from todo_svc.db.refresh_tokens import RefreshTokenRepository
 from todo_svc.db.repositories import (
     IdempotencyRepository,
-    RefreshTokenRepository,
     TaskRepository,
     UserRepository,
 )

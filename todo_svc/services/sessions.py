@@ -6,7 +6,7 @@ import uuid
 from datetime import UTC, datetime, timedelta
 
 from todo_svc.core.security import new_refresh_token, refresh_token_digest
-from todo_svc.db.repositories import RefreshTokenRepository
+from todo_svc.db.refresh_tokens import RefreshTokenRepository
 from todo_svc.services.errors import RefreshTokenInvalid
 
 
