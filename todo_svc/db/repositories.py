@@ -31,6 +31,7 @@ __all__ = (
     "TaskRecord",
     "TaskRepository",
     "UserRepository",
+    "Versions",
 )
 
 # PostgreSQL's BIGINT: ids past it can match no row, and asyncpg would refuse to send them.
@@ -48,6 +49,7 @@ class TaskQuery:
     offset: int = 0
 
 
+# The versions an If-Match accepts; `None` for an unconditional write.
 Versions = Collection[int] | None
 
 

@@ -9,10 +9,8 @@ from __future__ import annotations
 from collections.abc import Collection, Sequence
 from typing import Any
 
-from todo_svc.db.repositories import TaskQuery, TaskRecord, TaskRepository
+from todo_svc.db.repositories import TaskQuery, TaskRecord, TaskRepository, Versions
 from todo_svc.services.errors import AccountGone, TaskChanged, TaskNotFound, TasksNotFound
-
-Versions = Collection[int] | None
 
 
 class TaskService:
