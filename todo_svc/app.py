@@ -13,6 +13,7 @@ from litestar.datastructures import State
 from litestar.di import Provide
 from litestar.openapi import OpenAPIConfig
 from litestar.openapi.plugins import RedocRenderPlugin, SwaggerRenderPlugin
+from litestar.types import Scope
 
 from todo_svc.api import api_v1, deprecation_headers, legacy_routes, operation_id, ops_routes
 from todo_svc.api.auth import PUBLIC, TokenIssuer, build_jwt_auth
@@ -23,6 +24,7 @@ from todo_svc.api.dependencies import (
     provide_task_service,
 )
 from todo_svc.api.errors import handle_exception
+from todo_svc.api.rate_limits import RateLimitMiddleware, RateLimits, rate_limit_headers
 from todo_svc.core.middleware import ResponseHeaders
 from todo_svc.core.security import PasswordHasher
 from todo_svc.db.config import database_config
@@ -39,8 +41,16 @@ def cors_config(settings: Settings) -> CORSConfig | None:
         allow_origins=settings.cors_origins,
         allow_methods=settings.cors_methods,  # type: ignore[arg-type]
         allow_headers=settings.cors_headers,
-        expose_headers=["ETag", "Location", "X-Request-ID", "Idempotent-Replayed", "Deprecation", "Link"],
+        expose_headers=[
+            *("ETag", "Location", "X-Request-ID", "Idempotent-Replayed", "Deprecation", "Link"),
+            *("Retry-After", "RateLimit-Limit", "RateLimit-Remaining", "RateLimit-Reset"),
+        ],
     )
+
+
+def response_headers(scope: Scope) -> list[tuple[bytes, bytes]]:
+    """The headers that depend on the route and the request: deprecation and rate limit."""
+    return [*deprecation_headers(scope), *rate_limit_headers(scope)]
 
 
 def create_app(settings: Settings | None = None) -> Litestar:
@@ -49,6 +59,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
     tokens = TokenIssuer(jwt_auth)
     hasher = PasswordHasher(rounds=settings.bcrypt_rounds, workers=settings.password_hash_workers)
     db_config = database_config(settings)
+    rate_limits = RateLimits.from_settings(settings)
 
     @asynccontextmanager
     async def worker_lifetime(_: Litestar) -> AsyncGenerator[None, None]:
@@ -58,17 +69,20 @@ def create_app(settings: Settings | None = None) -> Litestar:
         gc.freeze()
         yield
         hasher.close()
+        await rate_limits.close()
 
     app = Litestar(
         route_handlers=[api_v1, legacy_routes, ops_routes],
         plugins=[SQLAlchemyPlugin(config=db_config)],
-        on_app_init=[jwt_auth.on_app_init],
+        on_app_init=[jwt_auth.on_app_init],  # the auth middleware goes first: the limits count users
+        middleware=[RateLimitMiddleware(rate_limits)] if rate_limits.enabled else [],
         dependencies={
             "db": Provide(provide_database),
             "task_service": Provide(provide_task_service, sync_to_thread=False),
             "auth_service": Provide(provide_auth_service, sync_to_thread=False),
             "sessions": Provide(provide_session_service, sync_to_thread=False),
             "tokens": Provide(lambda: tokens, sync_to_thread=False, use_cache=True),
+            "rate_limits": Provide(lambda: rate_limits, sync_to_thread=False, use_cache=True),
         },
         exception_handlers={Exception: handle_exception},
         request_max_body_size=settings.max_request_body_bytes,
@@ -94,5 +108,5 @@ def create_app(settings: Settings | None = None) -> Litestar:
         debug=False,
     )
     # Outside routing and the exception handler: every answer, 404s and 500s included, gets the headers.
-    app.asgi_handler = ResponseHeaders(app.asgi_handler, DOCS_PATH, extra=deprecation_headers)
+    app.asgi_handler = ResponseHeaders(app.asgi_handler, DOCS_PATH, extra=response_headers)
     return app

@@ -16,10 +16,14 @@ from typing import Annotated, Literal
 import msgspec
 from dotenv import dotenv_values
 
+from todo_svc.core.forwarded import Network, parse_networks
+from todo_svc.core.ratelimit import LIMIT_PATTERN, Limit
+
 logger = logging.getLogger(__name__)
 
 MIN_SECRET_BYTES = 32
 PositiveInt = Annotated[int, msgspec.Meta(ge=1)]
+LimitText = Annotated[str, msgspec.Meta(pattern=LIMIT_PATTERN)]
 
 
 class SettingsError(Exception):
@@ -43,9 +47,21 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=
     workers: PositiveInt | None = None
     max_request_body_bytes: PositiveInt = 1024 * 1024
     redis_url: str | None = None
+    redis_key_prefix: str = "todo-svc"
+    rate_limit_enabled: bool = True
+    rate_limit_auth: LimitText = "10/minute"
+    rate_limit_login: LimitText = "10/minute"
+    rate_limit_tasks: LimitText = "300/minute"
+    trusted_proxies: str = ""
     cors_allow_origins: str = ""
     cors_allow_methods: str = "GET,POST,PUT,PATCH,DELETE"
     cors_allow_headers: str = "Authorization,Content-Type,If-Match,If-None-Match,Idempotency-Key,X-Request-ID"
+
+    def __post_init__(self) -> None:
+        try:
+            self.trusted_proxy_networks  # noqa: B018 - parsed here to fail at start-up, not per request
+        except ValueError as exc:
+            raise ValueError(f"TRUSTED_PROXIES: {exc}") from None
 
     @property
     def is_production(self) -> bool:
@@ -67,6 +83,20 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=
     @property
     def cors_headers(self) -> list[str]:
         return self._listed(self.cors_allow_headers)
+
+    @property
+    def rate_limits(self) -> dict[str, Limit]:
+        """The limit of each route family (`auth` per client, `login` per email, `tasks` per user)."""
+        return {
+            "auth": Limit.parse(self.rate_limit_auth),
+            "login": Limit.parse(self.rate_limit_login),
+            "tasks": Limit.parse(self.rate_limit_tasks),
+        }
+
+    @property
+    def trusted_proxy_networks(self) -> list[Network]:
+        """Peers whose `X-Forwarded-For` is believed (addresses or CIDR ranges)."""
+        return parse_networks(self.trusted_proxies)
 
     @property
     def worker_count(self) -> int:
@@ -132,5 +162,7 @@ def load_settings(environ: Mapping[str, str] | None = None, env_file: str | Path
 def _explain(exc: msgspec.ValidationError) -> str:
     """Turn `Expected int, got str - at $.port` into a message that names the variable."""
     message, _, path = str(exc).partition(" - at `$.")
+    if "matching regex" in message:  # only the rate limits have a pattern
+        message = "expected a limit such as 10/minute or 5/10seconds"
     variable = path.rstrip("`").upper()
     return f"{variable}: {message}" if variable else message

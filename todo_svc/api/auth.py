@@ -18,10 +18,11 @@ from msgspec import Struct
 
 from todo_svc.api.body import StrictBody
 from todo_svc.api.errors import error_responses
+from todo_svc.api.rate_limits import AUTH_LIMITED, RATE_LIMIT_HEADERS, TASKS_LIMITED, RateLimits
 from todo_svc.api.schemas import Credentials, RefreshRequest, TokenPair, UserOut
 from todo_svc.core.security import AccessToken
 from todo_svc.db.models import User
-from todo_svc.services.auth import AuthService
+from todo_svc.services.auth import AuthService, normalize_email
 from todo_svc.services.sessions import SessionService
 from todo_svc.settings import Settings
 
@@ -106,12 +107,14 @@ class TokenIssuer:
 Accounts = NamedDependency[AuthService]
 Tokens = NamedDependency[TokenIssuer]
 Sessions = NamedDependency[SessionService]
+Limits = NamedDependency[RateLimits]
 
 
 class AuthController(Controller):
     path = "/auth"
     tags = ["auth"]  # noqa: RUF012 - Litestar reads these class attributes
-    opt = PUBLIC
+    opt = {**PUBLIC, **AUTH_LIMITED}  # noqa: RUF012
+    response_headers = RATE_LIMIT_HEADERS
 
     @post(
         "/register",
@@ -119,7 +122,7 @@ class AuthController(Controller):
         dto=StrictBody[Credentials],
         return_dto=None,
         security=NO_SECURITY,
-        responses=error_responses(400, 409, 413),
+        responses=error_responses(400, 409, 413, 429),
     )
     async def register(
         self,
@@ -138,16 +141,19 @@ class AuthController(Controller):
         dto=StrictBody[Credentials],
         return_dto=None,
         security=NO_SECURITY,
-        responses=error_responses(400, 401, 413),
+        responses=error_responses(400, 401, 413, 429),
     )
     async def login(
         self,
         data: JSONBody[Credentials],
+        request: Request[Any, Any, Any],
         auth_service: Accounts,
         sessions: Sessions,
         tokens: Tokens,
+        rate_limits: Limits,
     ) -> TokenPair:
         """Exchange email and password for a token pair."""
+        await rate_limits.enforce_login(request.scope, normalize_email(data.email))
         user = await auth_service.authenticate(data.email, data.password)
         return tokens.issue(user, await sessions.start(user.id))
 
@@ -157,7 +163,8 @@ class SessionController(Controller):
 
     path = "/auth"
     tags = ["auth"]  # noqa: RUF012 - Litestar reads these class attributes
-    opt = PUBLIC
+    opt = {**PUBLIC, **AUTH_LIMITED}  # noqa: RUF012
+    response_headers = RATE_LIMIT_HEADERS
 
     @post(
         "/refresh",
@@ -165,7 +172,7 @@ class SessionController(Controller):
         dto=StrictBody[RefreshRequest],
         return_dto=None,
         security=NO_SECURITY,
-        responses=error_responses(400, 401, 413),
+        responses=error_responses(400, 401, 413, 429),
     )
     async def refresh(
         self, data: JSONBody[RefreshRequest], auth_service: Accounts, sessions: Sessions, tokens: Tokens
@@ -180,7 +187,7 @@ class SessionController(Controller):
         dto=StrictBody[RefreshRequest],
         return_dto=None,
         opt={"exclude_from_auth": False},
-        responses=error_responses(400, 401, 413),
+        responses=error_responses(400, 401, 413, 429),
     )
     async def logout(
         self,
@@ -195,8 +202,10 @@ class SessionController(Controller):
 class AccountController(Controller):
     path = "/users/me"
     tags = ["users"]  # noqa: RUF012
+    opt = TASKS_LIMITED
+    response_headers = RATE_LIMIT_HEADERS
 
-    @get(responses=error_responses(401))
+    @get(responses=error_responses(401, 429))
     async def get_current_user(
         self,
         request: Request[Principal, AccessToken, Any],
@@ -205,7 +214,7 @@ class AccountController(Controller):
         """The caller's account."""
         return UserOut.of(await auth_service.get_account(request.user.id))
 
-    @delete(status_code=HTTP_204_NO_CONTENT, responses=error_responses(401))
+    @delete(status_code=HTTP_204_NO_CONTENT, responses=error_responses(401, 429))
     async def delete_current_user(
         self,
         request: Request[Principal, AccessToken, Any],

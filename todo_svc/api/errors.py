@@ -50,6 +50,7 @@ PLAIN_DETAIL = {
     412: "The task changed since the tag given in If-Match",
     413: "The request body is too large",
     422: "The Idempotency-Key was used with a different request",
+    429: "Too many requests; wait the seconds given in Retry-After (RateLimit-* tell the limit)",
     500: "An unexpected error occurred; quote the request id when reporting it",
 }
 

@@ -13,6 +13,7 @@ from todo_svc.api.body import StrictBody
 from todo_svc.api.dependencies import Database
 from todo_svc.api.errors import error_responses
 from todo_svc.api.idempotency import IdempotencyKey, replay_or_run
+from todo_svc.api.rate_limits import RATE_LIMIT_HEADERS, TASKS_LIMITED
 from todo_svc.api.schemas import (
     DeletedCount,
     TaskBatchComplete,
@@ -28,12 +29,14 @@ class TaskBatchController(Controller):
     path = "/users/{user_id:int}/tasks/batch"
     tags = ["tasks"]  # noqa: RUF012 - Litestar reads these class attributes
     guards = [requires_owner]  # noqa: RUF012
+    opt = TASKS_LIMITED
+    response_headers = RATE_LIMIT_HEADERS
 
     @post(
         status_code=HTTP_201_CREATED,
         dto=StrictBody[TaskBatchCreate],
         return_dto=None,
-        responses=error_responses(400, 401, 403, 409, 413, 422),
+        responses=error_responses(400, 401, 403, 409, 413, 422, 429),
     )
     async def create_tasks(
         self,
@@ -58,7 +61,7 @@ class TaskBatchController(Controller):
         status_code=HTTP_200_OK,
         dto=StrictBody[TaskBatchComplete],
         return_dto=None,
-        responses=error_responses(400, 401, 403, 404, 413),
+        responses=error_responses(400, 401, 403, 404, 413, 429),
     )
     async def complete_tasks(
         self, user_id: UserId, data: JSONBody[TaskBatchComplete], task_service: Tasks
@@ -72,7 +75,7 @@ class TaskBatchController(Controller):
         status_code=HTTP_200_OK,
         dto=StrictBody[TaskBatchDelete],
         return_dto=None,
-        responses=error_responses(400, 401, 403, 404, 413),
+        responses=error_responses(400, 401, 403, 404, 413, 429),
     )
     async def delete_tasks(
         self, user_id: UserId, data: JSONBody[TaskBatchDelete], task_service: Tasks

@@ -19,6 +19,7 @@ from todo_svc.api.conditional import IfMatch, IfNoneMatch, accepted_versions, et
 from todo_svc.api.dependencies import Database
 from todo_svc.api.errors import error_responses
 from todo_svc.api.idempotency import IdempotencyKey, replay_or_run
+from todo_svc.api.rate_limits import RATE_LIMIT_HEADERS, TASKS_LIMITED
 from todo_svc.api.schemas import CompletionSet, TaskCreate, TaskOut, TaskPage, TaskPatch, TaskReplace
 from todo_svc.db.repositories import MAX_ID, SortKey, TaskQuery, TaskRecord
 from todo_svc.services.tasks import TaskService
@@ -50,8 +51,10 @@ class TaskController(Controller):
     path = "/users/{user_id:int}/tasks"
     tags = ["tasks"]  # noqa: RUF012 - Litestar reads these class attributes
     guards = [requires_owner]  # noqa: RUF012
+    opt = TASKS_LIMITED
+    response_headers = RATE_LIMIT_HEADERS
 
-    @get(responses=error_responses(400, 401, 403))
+    @get(responses=error_responses(400, 401, 403, 429))
     async def list_tasks(
         self,
         user_id: UserId,
@@ -74,7 +77,7 @@ class TaskController(Controller):
         status_code=HTTP_201_CREATED,
         dto=StrictBody[TaskCreate],
         return_dto=None,
-        responses=error_responses(400, 401, 403, 409, 413, 422),
+        responses=error_responses(400, 401, 403, 409, 413, 422, 429),
     )
     async def create_task(
         self,
@@ -93,7 +96,7 @@ class TaskController(Controller):
 
         return await replay_or_run(db, user_id, idempotency_key, "create_task", data, create)
 
-    @get("/{task_id:int}", responses=error_responses(400, 401, 403, 404), response_headers=[ETAG_HEADER])
+    @get("/{task_id:int}", responses=error_responses(400, 401, 403, 404, 429), response_headers=[ETAG_HEADER])
     async def get_task(
         self, user_id: UserId, task_id: TaskId, task_service: Tasks, if_none_match: IfNoneMatch = None
     ) -> Response[TaskOut]:
@@ -108,7 +111,7 @@ class TaskController(Controller):
         "/{task_id:int}",
         dto=StrictBody[TaskReplace],
         return_dto=None,
-        responses=error_responses(400, 401, 403, 404, 412, 413),
+        responses=error_responses(400, 401, 403, 404, 412, 413, 429),
     )
     async def replace_task(
         self,
@@ -126,7 +129,7 @@ class TaskController(Controller):
         "/{task_id:int}",
         dto=StrictBody[TaskPatch],
         return_dto=None,
-        responses=error_responses(400, 401, 403, 404, 412, 413),
+        responses=error_responses(400, 401, 403, 404, 412, 413, 429),
     )
     async def update_task(
         self,
@@ -146,7 +149,7 @@ class TaskController(Controller):
         dto=StrictBody[CompletionSet],
         operation_class=OptionalBodyOperation,
         return_dto=None,
-        responses=error_responses(400, 401, 403, 404, 412, 413),
+        responses=error_responses(400, 401, 403, 404, 412, 413, 429),
     )
     async def complete_task(
         self,
@@ -162,7 +165,9 @@ class TaskController(Controller):
         return task_response(await task_service.complete_task(user_id, task_id, completed, versions))
 
     @delete(
-        "/{task_id:int}", status_code=HTTP_204_NO_CONTENT, responses=error_responses(400, 401, 403, 404, 412)
+        "/{task_id:int}",
+        status_code=HTTP_204_NO_CONTENT,
+        responses=error_responses(400, 401, 403, 404, 412, 429),
     )
     async def delete_task(
         self, user_id: UserId, task_id: TaskId, task_service: Tasks, if_match: IfMatch = None
