@@ -26,6 +26,10 @@ test *args:
 bench *args:
     {{bin}}/python bench/run.py {{args}}
 
+# The same benchmark with the rate-limit counters in Redis (127.0.0.1:6379 or BENCH_REDIS_URL)
+bench-redis *args:
+    {{bin}}/python bench/run.py --redis {{args}}
+
 # Lint and type-check
 lint:
     {{bin}}/ruff check todo_svc tests migrations
