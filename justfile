@@ -48,6 +48,10 @@ check: lint test
 migrate:
     {{bin}}/todo-svc db upgrade
 
+# Development data in bulk: just seed --users 100 --tasks 50
+seed *args:
+    {{bin}}/todo-svc seed {{args}}
+
 # Create a migration from model changes: just revision "add a column"
 revision message:
     {{bin}}/todo-svc db revision -m "{{message}}"

@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import asyncio
 import os
+import subprocess
+import sys
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
@@ -242,6 +244,26 @@ def bcrypt_checks(monkeypatch: pytest.MonkeyPatch) -> list[bytes]:
 
     monkeypatch.setattr(bcrypt, "checkpw", spy)
     return checked
+
+
+def run_cli(*args: str, database_url: str, cwd: Path, **env: str) -> subprocess.CompletedProcess[str]:
+    """Run `todo-svc ARGS` in a child process, configured by the environment only."""
+    environment = {
+        "PATH": os.environ.get("PATH", ""),
+        "DATABASE_URL": database_url,
+        "ENVIRONMENT": "development",
+        "JWT_SECRET_KEY": "cli-test-secret-that-is-long-enough-for-hs256",
+        **env,
+    }
+    return subprocess.run(  # noqa: S603 - fixed arguments
+        [sys.executable, "-m", "todo_svc.cli", *args],
+        env=environment,
+        cwd=cwd,  # no .env of the checkout is read
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
 
 
 @pytest.fixture

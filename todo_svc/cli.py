@@ -95,6 +95,44 @@ def revision(message: str) -> None:
     _migrations(_settings()).revision(message=message, autogenerate=True)  # type: ignore[attr-defined]
 
 
+@main.command()
+@click.option("--users", type=click.IntRange(min=1), default=10, show_default=True, help="accounts")
+@click.option("--tasks", type=click.IntRange(min=0), default=20, show_default=True, help="tasks per account")
+@click.option("--password", default="seed-password", show_default=True, help="every seeded account's")
+@click.option("--prefix", default="seed", show_default=True, help="accounts are <prefix>-<n>@example.org")
+def seed(users: int, tasks: int, password: str, prefix: str) -> None:
+    """Fill the database with development data, in bulk (a second run adds only what is missing)."""
+    import asyncio
+
+    from todo_svc.core.security import PasswordHasher
+    from todo_svc.db.config import database_config
+    from todo_svc.db.seed import SeedResult, seed_email
+    from todo_svc.db.seed import seed as seed_database
+
+    settings = _settings()
+    if settings.is_production:
+        raise click.ClickException("refusing to seed a production database (ENVIRONMENT=production)")
+
+    async def run() -> SeedResult:
+        hasher = PasswordHasher(rounds=settings.bcrypt_rounds, workers=1)
+        engine = database_config(settings).get_engine()
+        try:
+            password_hash = await hasher.hash(password)  # one hash: every account shares the password
+            return await seed_database(
+                engine, users=users, tasks_per_user=tasks, password_hash=password_hash, prefix=prefix
+            )
+        finally:
+            hasher.close()
+            await engine.dispose()
+
+    result = asyncio.run(run())
+    click.echo(
+        f"created {result.users_created} accounts ({result.users_existing} already there) "
+        f"and {result.tasks_created} tasks; log in as {seed_email(prefix, 1)} … "
+        f"{seed_email(prefix, users)} with password {password!r}"
+    )
+
+
 @main.group()
 def tokens() -> None:
     """Refresh-token housekeeping."""
