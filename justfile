@@ -4,6 +4,7 @@ set dotenv-load := false
 
 venv := ".venv"
 bin := venv / "bin"
+container_engine := env("CONTAINER_ENGINE", "docker")
 
 # List the recipes
 default:
@@ -35,6 +36,7 @@ lint:
     {{bin}}/ruff check todo_svc tests migrations
     {{bin}}/ruff format --check todo_svc tests migrations
     {{bin}}/mypy
+    {{bin}}/hadolint Containerfile
 
 # Format the code
 fmt:
@@ -51,6 +53,10 @@ migrate:
 # Development data in bulk: just seed --users 100 --tasks 50
 seed *args:
     {{bin}}/todo-svc seed {{args}}
+
+# Build the container image (CONTAINER_ENGINE=podman for podman): just container todo-svc:dev
+container tag="todo-svc:latest":
+    {{container_engine}} build -f Containerfile -t {{tag}} .
 
 # Create a migration from model changes: just revision "add a column"
 revision message:
