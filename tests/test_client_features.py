@@ -265,6 +265,9 @@ async def test_a_foreign_id_fails_the_whole_batch(client: Client, ann: Account, 
         ("/delete", {"ids": [0]}),
         ("/delete", {"ids": list(range(1, 102))}),
         ("/delete", {"ids": [2, 2]}),
+        ("/delete", {"ids": [2, 2.0]}),
+        ("/delete", {"ids": [1.5]}),
+        ("/delete", {"ids": ["1"]}),
     ],
 )
 async def test_invalid_batches_are_400_and_change_nothing(
@@ -275,6 +278,15 @@ async def test_invalid_batches_are_400_and_change_nothing(
     assert response.status_code == 400
     assert response.json()["errors"]
     assert (await client.get(ann.tasks_url, headers=ann.headers)).json()["total"] == 1
+
+
+async def test_batch_ids_may_be_written_as_whole_floats(client: Client, ann: Account) -> None:
+    """The OpenAPI document says `integer`, and JSON Schema's integers include `2.0`."""
+    task = await create(client, ann)
+    body = {"ids": [float(task["id"])], "completed": True}
+    response = await client.post(f"{ann.tasks_url}/batch/complete", json=body, headers=ann.headers)
+    assert response.status_code == 200, response.text
+    assert response.json()["items"][0]["id"] == task["id"]
 
 
 async def test_batches_are_for_the_owner_only(client: Client, ann: Account, bob: Account) -> None:

@@ -4,18 +4,20 @@ from __future__ import annotations
 
 import logging
 import re
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from datetime import datetime, timedelta
 from http import HTTPStatus
 from typing import Any
 
 import httpx
 import pytest
+from conftest import make_settings
 from litestar import Litestar
 from litestar.testing import AsyncTestClient
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from todo_svc.app import create_app
 from todo_svc.services.tasks import TaskService
 
 ONE_MIB = 1024 * 1024
@@ -76,6 +78,30 @@ async def test_method_not_allowed_is_405_with_allow(
     allow = {item.strip() for item in response.headers["allow"].split(",")}
     assert allowed <= allow
     assert forbidden not in allow
+
+
+@pytest.fixture
+async def unlimited_client(postgresql_url: str) -> AsyncIterator[Client]:
+    """The app without rate limits, for answers that are about routing only."""
+    async with AsyncTestClient(app=create_app(make_settings(postgresql_url, rate_limit_enabled=False))) as c:
+        yield c
+
+
+@pytest.mark.parametrize(
+    ("path", "allow"),
+    [
+        ("/api/v1/users/me", "DELETE, GET, OPTIONS"),
+        ("/api/v1/users/2/tasks", "GET, OPTIONS, POST"),
+        ("/api/v1/users/2/tasks/3", "DELETE, GET, OPTIONS, PATCH, PUT"),
+        ("/api/2/tasks/3/complete", "OPTIONS, PATCH"),
+        ("/health", "GET, OPTIONS"),
+    ],
+)
+async def test_options_lists_every_method(unlimited_client: Client, path: str, allow: str) -> None:
+    """Without a token, also on other users' paths; Litestar 2 alone would list one handler's methods."""
+    response = await unlimited_client.options(path)
+    assert response.status_code == 204, response.text
+    assert response.headers["allow"] == allow
 
 
 async def test_missing_token_is_401_with_bearer_challenge(client: Client) -> None:

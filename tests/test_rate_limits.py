@@ -233,3 +233,12 @@ async def test_simultaneous_requests_cannot_overshoot_the_limit(limited: ClientF
 
     statuses = await asyncio.to_thread(client.blocking_portal.call, burst)
     assert sorted(statuses) == [200] * 5 + [429] * 7
+
+
+async def test_options_on_a_per_user_route_counts_per_address(limited: ClientFactory) -> None:
+    """OPTIONS passes the auth middleware without a user: it is counted by address, never a 500."""
+    client = await limited(rate_limit_tasks="2/minute")
+    answers = [await client.options("/api/v1/users/1/tasks") for _ in range(3)]
+    assert [a.status_code for a in answers] == [204, 204, 429]
+    assert "GET" in answers[0].headers["allow"]
+    assert_too_many(answers[2], limit=2)

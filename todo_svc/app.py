@@ -15,8 +15,9 @@ from litestar.openapi import OpenAPIConfig
 from litestar.openapi.plugins import RedocRenderPlugin, SwaggerRenderPlugin
 from litestar.types import Scope
 
-from todo_svc.api import api_v1, deprecation_headers, legacy_routes, operation_id, ops_routes
+from todo_svc.api import answer_options, api_v1, deprecation_headers, legacy_routes, operation_id, ops_routes
 from todo_svc.api.auth import PUBLIC, TokenIssuer, build_jwt_auth
+from todo_svc.api.body import StrictStructSchemaPlugin
 from todo_svc.api.dependencies import (
     provide_auth_service,
     provide_database,
@@ -73,7 +74,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
 
     app = Litestar(
         route_handlers=[api_v1, legacy_routes, ops_routes],
-        plugins=[SQLAlchemyPlugin(config=db_config)],
+        plugins=[SQLAlchemyPlugin(config=db_config), StrictStructSchemaPlugin()],
         on_app_init=[jwt_auth.on_app_init],  # the auth middleware goes first: the limits count users
         middleware=[RateLimitMiddleware(rate_limits)] if rate_limits.enabled else [],
         dependencies={
@@ -85,6 +86,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
             "rate_limits": Provide(lambda: rate_limits, sync_to_thread=False, use_cache=True),
         },
         exception_handlers={Exception: handle_exception},
+        before_request=answer_options,
         request_max_body_size=settings.max_request_body_bytes,
         cors_config=cors_config(settings),
         lifespan=[worker_lifetime],

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from litestar import Controller, Router
+from litestar import Controller, Request, Response, Router
+from litestar.enums import HttpMethod
 from litestar.handlers import BaseRouteHandler, HTTPRouteHandler
+from litestar.status_codes import HTTP_204_NO_CONTENT
 from litestar.types import Scope
 
 from todo_svc.api.auth import AccountController, AuthController, SessionController
@@ -30,6 +32,19 @@ def deprecation_headers(scope: Scope) -> list[tuple[bytes, bytes]]:
     old_prefix, new_prefix = prefixes
     successor = new_prefix + scope["path"].removeprefix(old_prefix)
     return [(b"deprecation", b"true"), (b"link", f'<{successor}>; rel="successor-version"'.encode())]
+
+
+async def answer_options(request: Request[Any, Any, Any]) -> Response[None] | None:
+    """OPTIONS with every method of the path (the app's `before_request`; other methods go on).
+
+    Litestar 2 answers with the methods of the first handler registered on the path, e.g.
+    `Allow: DELETE, OPTIONS` for GET and DELETE (litestar-org/litestar#4169, fixed in 3.0).
+    """
+    if request.method != HttpMethod.OPTIONS:
+        return None
+    template = request.scope["path_template"]
+    methods = next(route.methods for route in request.app.routes if route.path_format == template)
+    return Response(None, status_code=HTTP_204_NO_CONTENT, headers={"Allow": ", ".join(sorted(methods))})
 
 
 def legacy(controller: type[Controller], path: str, successor_prefix: str) -> type[Controller]:

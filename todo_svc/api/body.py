@@ -3,7 +3,8 @@
 Litestar converts `data` leniently (`"true"` and `1` become `True`); the
 contract wants a 400. `StrictBody[T]` is a DTO that decodes the raw bytes
 straight into the msgspec Struct `T` with `strict=True`, and documents `T`
-itself as the request body.
+itself as the request body; `StrictStructSchemaPlugin` makes that document
+say that unknown fields are rejected.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from dataclasses import dataclass
 from typing import Any, Generic, TypeVar
 
 import msgspec
+from litestar._openapi.schema_generation.plugins.struct import StructSchemaPlugin
 from litestar.dto import AbstractDTO, DTOFieldDefinition
 from litestar.exceptions import ValidationException
 from litestar.openapi.spec import Operation, Reference, RequestBody, Schema
@@ -41,9 +43,21 @@ def body_error(exc: msgspec.MsgspecError) -> ValidationException:
     )
 
 
+def _json_number(literal: str) -> int | float:
+    """JSON Schema counts `2.0` as the integer 2 (and clients send it so): read it as one."""
+    number = float(literal)
+    return int(number) if number.is_integer() and abs(number) <= 2**53 else number
+
+
+_JSON = msgspec.json.Decoder(float_hook=_json_number)
+
+
 def decode_body(raw: bytes, model: type[T]) -> T:
     try:
-        return msgspec.json.decode(raw, type=model, strict=True)
+        try:
+            return msgspec.json.decode(raw, type=model, strict=True)  # the fast path: one pass
+        except msgspec.ValidationError:
+            return msgspec.convert(_JSON.decode(raw), type=model, strict=True)  # 2.0 as an integer
     except msgspec.MsgspecError as exc:
         raise body_error(exc) from None
     except InvalidField as exc:
@@ -80,6 +94,20 @@ class StrictBody(AbstractDTO[T], Generic[T]):
 
     def decode_bytes(self, value: bytes) -> T:
         return decode_body(value, self.model_type)
+
+
+class StrictStructSchemaPlugin(StructSchemaPlugin):
+    """`additionalProperties: false` for the Structs that forbid unknown fields (Litestar leaves it out)."""
+
+    def is_plugin_supported_field(self, field_definition: FieldDefinition) -> bool:
+        return super().is_plugin_supported_field(field_definition) and bool(
+            field_definition.type_.__struct_config__.forbid_unknown_fields
+        )
+
+    def to_openapi_schema(self, field_definition: FieldDefinition, schema_creator: Any) -> Schema:
+        schema = super().to_openapi_schema(field_definition, schema_creator)
+        schema.additional_properties = False
+        return schema
 
 
 @dataclass

@@ -95,11 +95,11 @@ class RateLimitMiddleware(ASGIMiddleware):
     async def handle(self, scope: Scope, receive: Receive, send: Send, next_app: ASGIApp) -> None:
         family = scope["route_handler"].opt.get(RATE_LIMIT)
         if family is not None:
-            client = (
-                str(scope["user"].id)
-                if family in PER_USER_FAMILIES
-                else self._rate_limits.client_address(scope)
-            )
+            user = scope.get("user")  # none on OPTIONS, which the auth middleware lets through
+            if family in PER_USER_FAMILIES and user is not None:
+                client = f"user:{user.id}"
+            else:
+                client = self._rate_limits.client_address(scope)
             await self._rate_limits.enforce(scope, family, client)
         await next_app(scope, receive, send)
 

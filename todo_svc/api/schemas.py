@@ -19,18 +19,44 @@ TITLE_MAX = 255
 BATCH_MAX = 100
 EMAIL_MAX = 254
 NoNul = r"^[^\x00]*$"
+# What `str.strip()` removes, spelled out: `\s` means other sets in other regex dialects (JSON Schema's).
+_SPACE = r"\t-\r\x1c-\x20\x85\xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000"
+# Rules on the value as sent, checked here with a readable message and published as `pattern`.
+TITLE_SHAPE = re.compile(
+    rf"[{_SPACE}]*[^{_SPACE}\x00](?:[^\x00]{{0,{TITLE_MAX - 2}}}[^{_SPACE}\x00])?[{_SPACE}]*"
+)
+EMAIL_SHAPE = re.compile(rf"[{_SPACE}]*[^@{_SPACE}\x00]+@[^@{_SPACE}\x00]+\.[^@{_SPACE}\x00]+[{_SPACE}]*")
+
+
+def documented_pattern(shape: re.Pattern[str]) -> dict[str, object]:
+    """A `Meta(extra_json_schema=...)` that makes Litestar publish `shape` (its `extra` is schema_extra)."""
+    return {"extra": {"pattern": f"^{shape.pattern}$"}}
+
+
 Email = Annotated[
     str,
     Meta(
         max_length=EMAIL_MAX,
         description="An email address of at most 254 characters; spaces around it and case are ignored.",
         examples=["ann@example.org"],
+        extra_json_schema=documented_pattern(EMAIL_SHAPE),
     ),
 ]
-Password = Annotated[str, Meta(min_length=8, max_length=128, description="8 to 128 characters.")]
-Title = Annotated[str, Meta(description="1 to 255 characters once trimmed.", examples=["Buy milk"])]
+Password = Annotated[
+    str,
+    Meta(
+        min_length=8, max_length=128, description="8 to 128 characters.", examples=["correct horse battery"]
+    ),
+]
+Title = Annotated[
+    str,
+    Meta(
+        description="1 to 255 characters once trimmed, no NUL.",
+        examples=["Buy milk"],
+        extra_json_schema=documented_pattern(TITLE_SHAPE),
+    ),
+]
 Description = Annotated[str, Meta(max_length=10_000, pattern=NoNul)]
-EMAIL_SHAPE = re.compile(r"[^@\s\x00]+@[^@\s\x00]+\.[^@\s\x00]+")
 
 
 class InvalidField(Exception):
@@ -43,12 +69,9 @@ class InvalidField(Exception):
 
 
 def _clean_title(title: str) -> str:
-    title = title.strip()
-    if not 1 <= len(title) <= TITLE_MAX:
-        raise InvalidField("title", f"Title must be 1 to {TITLE_MAX} characters once trimmed")
-    if "\x00" in title:
-        raise InvalidField("title", "Title must not contain NUL characters")
-    return title
+    if not TITLE_SHAPE.fullmatch(title):
+        raise InvalidField("title", f"Title must be 1 to {TITLE_MAX} characters once trimmed, without NUL")
+    return title.strip()
 
 
 class Credentials(Struct, forbid_unknown_fields=True):
@@ -56,9 +79,9 @@ class Credentials(Struct, forbid_unknown_fields=True):
     password: Password
 
     def __post_init__(self) -> None:
-        self.email = self.email.strip()
-        if len(self.email) > EMAIL_MAX or not EMAIL_SHAPE.fullmatch(self.email):
+        if not EMAIL_SHAPE.fullmatch(self.email):
             raise InvalidField("email", "Enter a valid email address of at most 254 characters")
+        self.email = self.email.strip()
 
 
 class TaskCreate(Struct, forbid_unknown_fields=True):
@@ -92,7 +115,16 @@ class CompletionSet(Struct, forbid_unknown_fields=True):
 
 TaskIds = Annotated[
     list[Annotated[int, Meta(ge=1, le=MAX_ID)]],
-    Meta(min_length=1, max_length=BATCH_MAX, description=f"1 to {BATCH_MAX} distinct task ids."),
+    Meta(
+        min_length=1,
+        max_length=BATCH_MAX,
+        description=f"1 to {BATCH_MAX} distinct task ids.",
+        # Litestar documents neither the items' bounds nor their distinctness unless told again
+        # ("extra" is its schema_extra).
+        extra_json_schema={
+            "extra": {"items": {"type": "integer", "minimum": 1, "maximum": MAX_ID}, "uniqueItems": True}
+        },
+    ),
 ]
 
 

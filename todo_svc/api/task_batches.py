@@ -36,7 +36,7 @@ class TaskBatchController(Controller):
         status_code=HTTP_201_CREATED,
         dto=StrictBody[TaskBatchCreate],
         return_dto=None,
-        responses=error_responses(400, 401, 403, 409, 413, 422, 429),
+        responses=error_responses(400, 401, 403, 404, 409, 413, 422, 429),
     )
     async def create_tasks(
         self,

@@ -8,8 +8,10 @@ from litestar import Controller, Request, Response, delete, get, patch, post, pu
 from litestar.connection import ASGIConnection
 from litestar.datastructures import ResponseHeader
 from litestar.di import NamedDependency
+from litestar.enums import HttpMethod
 from litestar.exceptions import PermissionDeniedException
 from litestar.handlers import BaseRouteHandler
+from litestar.openapi import ResponseSpec
 from litestar.params import FromQuery, JSONBody, PathParameter, QueryParameter
 from litestar.status_codes import HTTP_200_OK, HTTP_201_CREATED, HTTP_204_NO_CONTENT, HTTP_304_NOT_MODIFIED
 from msgspec import UNSET, structs
@@ -24,11 +26,22 @@ from todo_svc.api.schemas import CompletionSet, TaskCreate, TaskOut, TaskPage, T
 from todo_svc.db.repositories import MAX_ID, SortKey, TaskQuery, TaskRecord
 from todo_svc.services.tasks import TaskService
 
-UserId = Annotated[int, PathParameter(description="The owner's id; must be the caller's.")]
-TaskId = Annotated[int, PathParameter(ge=1, le=MAX_ID, description="The task's id.")]
+
+def exact_bounds(low: int, high: int) -> dict[str, Any]:
+    """`ge`/`le`, given to OpenAPI again: Litestar publishes bounds as floats, and 2**63 - 1 is not one."""
+    return {"ge": low, "le": high, "schema_extra": {"minimum": low, "maximum": high}}
+
+
+UserId = Annotated[
+    int, PathParameter(**exact_bounds(1, MAX_ID), description="The owner's id; must be the caller's.")
+]
+TaskId = Annotated[int, PathParameter(**exact_bounds(1, MAX_ID), description="The task's id.")]
 Tasks = NamedDependency[TaskService]
 ETAG_HEADER = ResponseHeader(
     name="ETag", documentation_only=True, description="The task's current version tag."
+)
+NOT_MODIFIED = ResponseSpec(
+    data_container=None, description="The task still has the tag given in If-None-Match (no body)."
 )
 
 
@@ -42,7 +55,13 @@ def task_response(
 
 
 async def requires_owner(connection: ASGIConnection[Any, Any, Any, Any], _: BaseRouteHandler) -> None:
-    """Only the user named in the path may use it; runs before the body is read or any query."""
+    """Only the user named in the path may use it; runs before the body is read or any query.
+
+    OPTIONS passes, as it passes the auth middleware: it has no user, and its answer (the allowed
+    methods) is the same for every path.
+    """
+    if connection.scope.get("method") == HttpMethod.OPTIONS:
+        return
     if connection.user.id != connection.path_params["user_id"]:
         raise PermissionDeniedException("You may only access your own tasks")
 
@@ -54,7 +73,7 @@ class TaskController(Controller):
     opt = TASKS_LIMITED
     response_headers = RATE_LIMIT_HEADERS
 
-    @get(responses=error_responses(400, 401, 403, 429))
+    @get(responses=error_responses(400, 401, 403, 404, 429))
     async def list_tasks(
         self,
         user_id: UserId,
@@ -66,7 +85,7 @@ class TaskController(Controller):
         ] = None,
         sort: FromQuery[SortKey] = "-created_at",
         limit: Annotated[int, QueryParameter(ge=1, le=100)] = 50,
-        offset: Annotated[int, QueryParameter(ge=0, le=MAX_ID)] = 0,
+        offset: Annotated[int, QueryParameter(**exact_bounds(0, MAX_ID))] = 0,
     ) -> TaskPage:
         """A page of the user's tasks, filtered and sorted, with the number of all matches."""
         query = TaskQuery(completed=completed, q=q, sort=sort, limit=limit, offset=offset)
@@ -77,7 +96,7 @@ class TaskController(Controller):
         status_code=HTTP_201_CREATED,
         dto=StrictBody[TaskCreate],
         return_dto=None,
-        responses=error_responses(400, 401, 403, 409, 413, 422, 429),
+        responses=error_responses(400, 401, 403, 404, 409, 413, 422, 429),
     )
     async def create_task(
         self,
@@ -96,7 +115,11 @@ class TaskController(Controller):
 
         return await replay_or_run(db, user_id, idempotency_key, "create_task", data, create)
 
-    @get("/{task_id:int}", responses=error_responses(400, 401, 403, 404, 429), response_headers=[ETAG_HEADER])
+    @get(
+        "/{task_id:int}",
+        responses={**error_responses(400, 401, 403, 404, 429), HTTP_304_NOT_MODIFIED: NOT_MODIFIED},
+        response_headers=[ETAG_HEADER],
+    )
     async def get_task(
         self, user_id: UserId, task_id: TaskId, task_service: Tasks, if_none_match: IfNoneMatch = None
     ) -> Response[TaskOut]:
