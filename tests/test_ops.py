@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import os
 import re
+import socket
 from collections.abc import AsyncIterator, Iterator
 from datetime import datetime, timedelta
 from http import HTTPStatus
@@ -22,6 +24,7 @@ from todo_svc.app import create_app
 Client = AsyncTestClient[Litestar]
 
 CLOSED_PORT_URL = "postgresql://postgres@127.0.0.1:1/x"
+REDIS_URL = os.environ.get("TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
 BEARER_PROTECTED = {
     ("get", "/api/v1/users/me"),
     ("delete", "/api/v1/users/me"),
@@ -114,6 +117,60 @@ async def test_not_ready_when_the_database_is_down(unreachable_db_client: Client
     assert body["checks"]["database"] != "ok"
     for leaked in ("Connect", "refused", "Errno", "127.0.0.1", "asyncpg", "Traceback", "postgres"):
         assert leaked not in response.text
+
+
+async def forward(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+    try:
+        while data := await reader.read(65536):
+            writer.write(data)
+            await writer.drain()
+    except (ConnectionError, asyncio.CancelledError):
+        pass
+    finally:
+        writer.close()
+
+
+async def test_readiness_recovers_when_the_database_comes_back(database_url: str) -> None:
+    """The database behind a port that is closed at first, then forwards to the real server."""
+    target = urlsplit(database_url)
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+
+    async def relay(client_reader: asyncio.StreamReader, client_writer: asyncio.StreamWriter) -> None:
+        server_reader, server_writer = await asyncio.open_connection(target.hostname, target.port)
+        await asyncio.gather(forward(client_reader, server_writer), forward(server_reader, client_writer))
+
+    app = create_app(make_settings(database_url.replace(f":{target.port}/", f":{port}/")))
+    async with AsyncTestClient(app=app) as test_client:
+        down = await test_client.get("/health/ready")
+        assert down.status_code == 503
+        assert down.json()["checks"]["database"] != "ok"
+        relay_server = test_client.blocking_portal.call(asyncio.start_server, relay, "127.0.0.1", port)
+        try:
+            up = await test_client.get("/health/ready")
+        finally:
+            test_client.blocking_portal.call(relay_server.close)
+    assert up.status_code == 200, up.text
+    assert up.json()["checks"] == {"database": "ok"}
+
+
+async def test_ready_reports_redis_when_it_is_configured(database_url: str) -> None:
+    app = create_app(make_settings(database_url, redis_url=REDIS_URL))
+    async with AsyncTestClient(app=app) as test_client:
+        response = await test_client.get("/health/ready")
+    assert response.status_code == 200, response.text
+    assert response.json()["checks"] == {"database": "ok", "redis": "ok"}
+
+
+async def test_not_ready_when_redis_is_down(database_url: str) -> None:
+    app = create_app(make_settings(database_url, redis_url="redis://127.0.0.1:1/0"))
+    async with AsyncTestClient(app=app) as test_client, asyncio.timeout(10):
+        response = await test_client.get("/health/ready")
+        body = assert_error(response, 503)
+        assert body["checks"] == {"database": "ok", "redis": "unavailable"}
+        # The API itself still answers: the limiter lets requests through while Redis is away.
+        assert (await test_client.get("/health")).status_code == 200
 
 
 async def test_not_ready_when_the_database_accepts_but_never_answers() -> None:

@@ -4,10 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import os
-import socket
-import subprocess
-import sys
-import time
 import uuid
 from collections.abc import AsyncIterator, Callable
 from contextlib import AsyncExitStack, asynccontextmanager
@@ -16,7 +12,8 @@ from pathlib import Path
 import httpx
 import pytest
 import redis.asyncio as redis
-from conftest import SECRET, empty_tables, make_settings
+from conftest import empty_tables, make_settings
+from servers import serving
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from todo_svc.app import create_app
@@ -112,55 +109,19 @@ async def test_deployments_with_different_prefixes_count_apart(settings_for: Set
         assert (await our_client.post(LOGIN, json=WRONG_LOGIN)).status_code == 429
 
 
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
-
-
-async def test_two_granian_workers_share_the_limit(database_url: str, key_prefix: str) -> None:
+async def test_two_granian_workers_share_the_limit(
+    database_url: str, key_prefix: str, tmp_path: Path
+) -> None:
     """The real server with two worker processes: the limit holds for the whole server."""
-    port = free_port()
-    environment = {
-        **os.environ,
-        "ENVIRONMENT": "test",
-        "DATABASE_URL": database_url,
-        "JWT_SECRET_KEY": SECRET,
-        "BCRYPT_ROUNDS": "4",
+    limits = {
         "WORKERS": "2",
-        "PORT": str(port),
         "REDIS_URL": REDIS_URL,
         "REDIS_KEY_PREFIX": key_prefix,
         "RATE_LIMIT_AUTH": "6/minute",
     }
-    server = await asyncio.create_subprocess_exec(
-        str(Path(sys.executable).parent / "todo-svc"),
-        "serve",
-        env=environment,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    try:
-        base_url = f"http://127.0.0.1:{port}"
-        await wait_until_up(base_url)
+    async with serving(database_url, tmp_path / "server.log", **limits) as server:
         statuses = []
         for _ in range(15):  # a new connection each time, so both workers take some
-            async with httpx.AsyncClient(base_url=base_url) as client:
+            async with httpx.AsyncClient(base_url=server.url) as client:
                 statuses.append((await client.post(LOGIN, json=WRONG_LOGIN)).status_code)
-        assert sorted(statuses) == [401] * 6 + [429] * 9
-    finally:
-        server.terminate()
-        await asyncio.wait_for(server.wait(), timeout=30)
-
-
-async def wait_until_up(base_url: str, timeout_seconds: float = 30.0) -> None:
-    deadline = time.monotonic() + timeout_seconds
-    async with httpx.AsyncClient(base_url=base_url) as client:
-        while True:
-            try:
-                if (await client.get("/health")).status_code == 200:
-                    return
-            except httpx.TransportError:
-                if time.monotonic() > deadline:
-                    raise
-            await asyncio.sleep(0.1)
+    assert sorted(statuses) == [401] * 6 + [429] * 9

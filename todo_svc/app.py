@@ -6,6 +6,7 @@ import gc
 from collections.abc import AsyncGenerator
 from contextlib import asynccontextmanager
 
+import structlog
 from advanced_alchemy.extensions.litestar import SQLAlchemyPlugin
 from litestar import Litestar, Router
 from litestar.config.cors import CORSConfig
@@ -26,9 +27,13 @@ from todo_svc.api.dependencies import (
 )
 from todo_svc.api.errors import handle_exception
 from todo_svc.api.rate_limits import RateLimitMiddleware, RateLimits, rate_limit_headers
+from todo_svc.core import metrics
+from todo_svc.core.logging import configure_logging
 from todo_svc.core.middleware import ResponseHeaders
+from todo_svc.core.redis_client import connect_redis
 from todo_svc.core.security import PasswordHasher
-from todo_svc.db.config import database_config
+from todo_svc.core.telemetry import RequestTelemetry
+from todo_svc.db.config import database_config, watch_pool
 from todo_svc.settings import Settings, load_settings
 
 DOCS_PATH = "/docs"
@@ -56,21 +61,28 @@ def response_headers(scope: Scope) -> list[tuple[bytes, bytes]]:
 
 def create_app(settings: Settings | None = None) -> Litestar:
     settings = settings or load_settings()
+    configure_logging(settings.log_level, settings.log_json)
     jwt_auth = build_jwt_auth(settings)
     tokens = TokenIssuer(jwt_auth)
     hasher = PasswordHasher(rounds=settings.bcrypt_rounds, workers=settings.password_hash_workers)
     db_config = database_config(settings)
-    rate_limits = RateLimits.from_settings(settings)
+    redis_client = connect_redis(settings.redis_url) if settings.redis_url else None
+    rate_limits = RateLimits.from_settings(settings, redis_client)
+    engine = db_config.get_engine()  # the plugin disposes of it
 
     @asynccontextmanager
     async def worker_lifetime(_: Litestar) -> AsyncGenerator[None, None]:
         # Everything built so far lives as long as the worker: keep it out of the
         # collector's way, so full collections stay short (they show in p99).
+        stop_watching_pool = watch_pool(engine)
         gc.collect()
         gc.freeze()
         yield
+        stop_watching_pool()
+        metrics.worker_stopped()
         hasher.close()
-        await rate_limits.close()
+        if redis_client is not None:
+            await redis_client.aclose()
 
     app = Litestar(
         route_handlers=[api_v1, legacy_routes, ops_routes],
@@ -94,7 +106,8 @@ def create_app(settings: Settings | None = None) -> Litestar:
             {
                 "settings": settings,
                 "password_hasher": hasher,
-                "database_engine": db_config.get_engine(),  # the plugin disposes of it
+                "database_engine": engine,
+                "redis": redis_client,
                 "database_session_maker": db_config.create_session_maker(),
             }
         ),
@@ -107,8 +120,13 @@ def create_app(settings: Settings | None = None) -> Litestar:
             operation_id_creator=operation_id,
             use_handler_docstrings=True,
         ),
+        logging_config=None,  # configure_logging above set up every logger
         debug=False,
     )
-    # Outside routing and the exception handler: every answer, 404s and 500s included, gets the headers.
-    app.asgi_handler = ResponseHeaders(app.asgi_handler, DOCS_PATH, extra=response_headers)
+    # Outside routing and the exception handler: every answer, 404s and 500s included, gets the
+    # headers, is logged and is counted.
+    app.asgi_handler = RequestTelemetry(
+        ResponseHeaders(app.asgi_handler, DOCS_PATH, extra=response_headers),
+        access_log=structlog.get_logger().bind(logger="todo_svc.access"),
+    )
     return app

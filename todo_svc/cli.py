@@ -3,7 +3,11 @@
 from __future__ import annotations
 
 import logging
+import os
+import shutil
 import sys
+import tempfile
+from pathlib import Path
 
 import click
 
@@ -25,6 +29,17 @@ def _migrations(settings: Settings) -> object:
     return AlembicCommands(sqlalchemy_config=database_config(settings))
 
 
+METRICS_DIR_VARIABLE = "PROMETHEUS_MULTIPROC_DIR"  # prometheus-client's multiprocess mode
+
+
+def _prepare_metrics_directory(directory: Path) -> None:
+    """Create it, or empty it of a previous run's files, and export it to the workers."""
+    directory.mkdir(parents=True, exist_ok=True)
+    for leftover in directory.glob("*.db"):
+        leftover.unlink()
+    os.environ[METRICS_DIR_VARIABLE] = str(directory)
+
+
 # PostgreSQL's default max_connections (100) minus headroom for migrations, admin and probes.
 CONNECTION_BUDGET = 90
 
@@ -42,7 +57,15 @@ def serve() -> None:
     from granian import Granian
     from granian.constants import Interfaces, Loops
 
+    from todo_svc.core.logging import configure_logging
+
+    # One scrape must see every worker: each keeps its metrics in files there. Set before
+    # anything imports prometheus-client, which picks its storage at import (workers are forked).
+    given_dir = os.environ.get(METRICS_DIR_VARIABLE)
+    metrics_dir = Path(given_dir or tempfile.mkdtemp(prefix="todo-svc-metrics-"))
+    _prepare_metrics_directory(metrics_dir)
     settings = _settings()  # exports a generated dev secret, so every worker shares it
+    configure_logging(settings.log_level, settings.log_json)
     connections = settings.worker_count * settings.database_pool_size
     if connections > CONNECTION_BUDGET and not settings.async_database_url.startswith("sqlite"):
         logging.getLogger("todo_svc").warning(
@@ -52,7 +75,7 @@ def serve() -> None:
         )
     if not settings.is_production:
         _migrations(settings).upgrade("head")  # type: ignore[attr-defined]
-    Granian(
+    server = Granian(
         "todo_svc.app:create_app",
         factory=True,
         interface=Interfaces.ASGI,  # the default, RSGI, would fail every request of this ASGI app
@@ -60,7 +83,15 @@ def serve() -> None:
         address=settings.host,
         port=settings.port,
         workers=settings.worker_count,
-    ).serve()
+        log_level=settings.log_level.lower(),  # type: ignore[arg-type]
+        # Granian's own records go to the root logger, and so come out in the service's format.
+        log_dictconfig={"loggers": {"_granian": {"handlers": [], "propagate": True}}},
+    )
+    try:
+        server.serve()
+    finally:
+        if not given_dir:
+            shutil.rmtree(metrics_dir, ignore_errors=True)
 
 
 @main.group()

@@ -24,6 +24,7 @@ logger = logging.getLogger(__name__)
 MIN_SECRET_BYTES = 32
 PositiveInt = Annotated[int, msgspec.Meta(ge=1)]
 LimitText = Annotated[str, msgspec.Meta(pattern=LIMIT_PATTERN)]
+LogLevel = Annotated[str, msgspec.Meta(pattern=r"(?i)^(debug|info|warning|error|critical)$")]
 
 
 class SettingsError(Exception):
@@ -53,6 +54,8 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=
     rate_limit_login: LimitText = "10/minute"
     rate_limit_tasks: LimitText = "300/minute"
     trusted_proxies: str = ""
+    log_level: LogLevel = "INFO"
+    log_format: Literal["json", "console"] | None = None
     cors_allow_origins: str = ""
     cors_allow_methods: str = "GET,POST,PUT,PATCH,DELETE"
     cors_allow_headers: str = "Authorization,Content-Type,If-Match,If-None-Match,Idempotency-Key,X-Request-ID"
@@ -83,6 +86,11 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=
     @property
     def cors_headers(self) -> list[str]:
         return self._listed(self.cors_allow_headers)
+
+    @property
+    def log_json(self) -> bool:
+        """`LOG_FORMAT`, else JSON lines in production and readable lines elsewhere."""
+        return self.log_format == "json" if self.log_format else self.is_production
 
     @property
     def rate_limits(self) -> dict[str, Limit]:
@@ -162,7 +170,9 @@ def load_settings(environ: Mapping[str, str] | None = None, env_file: str | Path
 def _explain(exc: msgspec.ValidationError) -> str:
     """Turn `Expected int, got str - at $.port` into a message that names the variable."""
     message, _, path = str(exc).partition(" - at `$.")
-    if "matching regex" in message:  # only the rate limits have a pattern
+    if "matching regex" in message and "minute" in message:
         message = "expected a limit such as 10/minute or 5/10seconds"
+    elif "matching regex" in message:
+        message = "expected one of debug, info, warning, error, critical"
     variable = path.rstrip("`").upper()
     return f"{variable}: {message}" if variable else message

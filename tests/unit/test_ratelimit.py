@@ -6,6 +6,7 @@ import pytest
 
 from todo_svc.core import ratelimit
 from todo_svc.core.ratelimit import Decision, Limit, MemoryWindows, RateLimiter, RedisWindows
+from todo_svc.core.redis_client import connect_redis
 
 
 class Clock:
@@ -98,10 +99,11 @@ def test_headers_report_the_decision() -> None:
 
 
 async def test_an_unreachable_redis_lets_requests_through(caplog: pytest.LogCaptureFixture) -> None:
-    limiter = RateLimiter({"auth": Limit(1, 60)}, RedisWindows("redis://127.0.0.1:1/0", "todo-svc-test"))
+    client = connect_redis("redis://127.0.0.1:1/0")
+    limiter = RateLimiter({"auth": Limit(1, 60)}, RedisWindows(client, "todo-svc-test"))
     try:
         assert [await limiter.hit("auth", "10.0.0.1") for _ in range(3)] == [None, None, None]
     finally:
-        await limiter.store.close()
+        await client.aclose()
     warnings = [r for r in caplog.records if "rate limit store unavailable" in r.getMessage()]
     assert len(warnings) == 1  # once per outage, not once per request

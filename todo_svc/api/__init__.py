@@ -11,7 +11,7 @@ from litestar.status_codes import HTTP_204_NO_CONTENT
 from litestar.types import Scope
 
 from todo_svc.api.auth import AccountController, AuthController, SessionController
-from todo_svc.api.ops import health, readiness
+from todo_svc.api.ops import health, metrics, readiness
 from todo_svc.api.task_batches import TaskBatchController
 from todo_svc.api.tasks import TaskController
 
@@ -94,4 +94,4 @@ legacy_routes = Router(
         legacy(TaskController, "/api/{user_id:int}/tasks", f"{API_V1}/users/"),
     ],
 )
-ops_routes = Router(path="/", route_handlers=[health, readiness])
+ops_routes = Router(path="/", route_handlers=[health, readiness, metrics])

@@ -20,9 +20,11 @@ from todo_svc.api.body import StrictBody
 from todo_svc.api.errors import error_responses
 from todo_svc.api.rate_limits import AUTH_LIMITED, RATE_LIMIT_HEADERS, TASKS_LIMITED, RateLimits
 from todo_svc.api.schemas import Credentials, RefreshRequest, TokenPair, UserOut
+from todo_svc.core import metrics
 from todo_svc.core.security import AccessToken
 from todo_svc.db.models import User
 from todo_svc.services.auth import AuthService, normalize_email
+from todo_svc.services.errors import InvalidCredentials
 from todo_svc.services.sessions import SessionService
 from todo_svc.settings import Settings
 
@@ -154,7 +156,12 @@ class AuthController(Controller):
     ) -> TokenPair:
         """Exchange email and password for a token pair."""
         await rate_limits.enforce_login(request.scope, normalize_email(data.email))
-        user = await auth_service.authenticate(data.email, data.password)
+        try:
+            user = await auth_service.authenticate(data.email, data.password)
+        except InvalidCredentials:
+            metrics.LOGINS.labels("failure").inc()
+            raise
+        metrics.LOGINS.labels("success").inc()
         return tokens.issue(user, await sessions.start(user.id))
 
 

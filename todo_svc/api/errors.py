@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-import logging
 from datetime import UTC, datetime
 from http import HTTPStatus
 from typing import Any
 
+import structlog
 from litestar import Request, Response
 from litestar.exceptions import HTTPException, NotAuthorizedException, ValidationException
 from litestar.openapi import ResponseSpec
@@ -26,8 +26,6 @@ from todo_svc.services.errors import (
     TaskNotFound,
     TasksNotFound,
 )
-
-logger = logging.getLogger("todo_svc.errors")
 
 DOMAIN_STATUS: dict[type[DomainError], int] = {
     TaskNotFound: 404,
@@ -126,11 +124,13 @@ def handle_exception(request: Request[Any, Any, Any], exc: Exception) -> Respons
         if isinstance(exc, NotAuthorizedException) and "authorization" in request.headers:
             detail = "The access token is missing, malformed, expired or invalid"
         return error_response(request, status, detail, headers=dict(exc.headers or {}))
-    logger.error(
-        "unhandled error in %s %s (request id %s)",
-        request.method,
-        request.scope.get("path"),
-        request_id(request.scope),
+    # The one record of it, with its trace; the body says only "quote the request id".
+    structlog.get_logger().error(
+        "unhandled error",
+        logger="todo_svc.errors",
+        method=request.method,
+        route=request.scope.get("path_template"),
+        request_id=request_id(request.scope),
         exc_info=exc,
     )
     return error_response(request, 500, PLAIN_DETAIL[500])

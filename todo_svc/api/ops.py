@@ -1,18 +1,23 @@
-"""Liveness and readiness probes."""
+"""Liveness and readiness probes, and the Prometheus metrics."""
 
 from __future__ import annotations
 
 import asyncio
+import os
+from collections.abc import Awaitable, Callable
 from typing import Any
 
-from litestar import Request, Response, get
+from litestar import MediaType, Request, Response, get
 from litestar.di import NamedDependency
+from litestar.openapi import ResponseSpec
+from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, CollectorRegistry, generate_latest, multiprocess
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from todo_svc.api.auth import NO_SECURITY, PUBLIC
 from todo_svc.api.errors import error_response, error_responses
 from todo_svc.api.schemas import Health, Readiness
+from todo_svc.core.metrics import MULTIPROCESS_DIR_VARIABLE
 
 READINESS_TIMEOUT_SECONDS = 2.0
 
@@ -23,11 +28,10 @@ async def health() -> Health:
     return Health()
 
 
-async def _database_check(engine: AsyncEngine) -> str:
+async def _check(probe: Callable[[], Awaitable[Any]]) -> str:
     try:
         async with asyncio.timeout(READINESS_TIMEOUT_SECONDS):
-            async with engine.connect() as connection:
-                await connection.execute(text("SELECT 1"))
+            await probe()
     except TimeoutError:
         return "timeout"
     except Exception:  # any failure means "not ready"; its text stays out of the body
@@ -35,13 +39,41 @@ async def _database_check(engine: AsyncEngine) -> str:
     return "ok"
 
 
+async def _select_one(engine: AsyncEngine) -> None:
+    async with engine.connect() as connection:
+        await connection.execute(text("SELECT 1"))
+
+
 @get("/health/ready", opt=PUBLIC, security=NO_SECURITY, tags=["ops"], responses=error_responses(503))
 async def readiness(
     request: Request[Any, Any, Any], db_engine: NamedDependency[AsyncEngine]
 ) -> Response[Readiness]:
-    """Readiness: 200 when the database answers within a short timeout, else 503, with each check."""
+    """Readiness: 200 when the database (and Redis, when configured) answer within a short timeout,
+    else 503, with each check."""
     # Annotated with the 200 body only: the 503's ErrorBody is documented by `responses`.
-    checks = {"database": await _database_check(db_engine)}
+    checks = {"database": await _check(lambda: _select_one(db_engine))}
+    if (redis_client := request.app.state.redis) is not None:
+        checks["redis"] = await _check(redis_client.ping)
     if all(state == "ok" for state in checks.values()):
         return Response(Readiness(status="ok", checks=checks))
     return error_response(request, 503, "A dependency is not available", checks=checks)  # type: ignore[return-value]
+
+
+@get(
+    "/metrics",
+    opt=PUBLIC,
+    security=NO_SECURITY,
+    tags=["ops"],
+    media_type=CONTENT_TYPE_LATEST,
+    cache_control=None,
+    responses={
+        200: ResponseSpec(data_container=str, media_type=MediaType.TEXT, description="Prometheus text")
+    },
+)
+async def metrics() -> Response[bytes]:
+    """Prometheus text exposition: every worker's values, whichever worker answers."""
+    registry = REGISTRY
+    if MULTIPROCESS_DIR_VARIABLE in os.environ:
+        registry = CollectorRegistry()
+        multiprocess.MultiProcessCollector(registry)  # type: ignore[no-untyped-call]
+    return Response(generate_latest(registry), media_type=CONTENT_TYPE_LATEST)

@@ -12,12 +12,14 @@ from __future__ import annotations
 import hashlib
 from typing import Any
 
+import redis.asyncio as redis
 from litestar.datastructures import ResponseHeader
 from litestar.enums import ScopeType
 from litestar.exceptions import TooManyRequestsException
 from litestar.middleware import ASGIMiddleware
 from litestar.types import ASGIApp, Receive, Scope, Send
 
+from todo_svc.core import metrics
 from todo_svc.core.forwarded import ClientAddress
 from todo_svc.core.ratelimit import Decision, MemoryWindows, RateLimiter, RedisWindows, WindowStore
 from todo_svc.settings import Settings
@@ -44,14 +46,12 @@ class RateLimits:
         self.client_address = client_address
 
     @classmethod
-    def from_settings(cls, settings: Settings) -> RateLimits:
-        """Counters in Redis when `REDIS_URL` is set (shared by every worker), else in this process."""
+    def from_settings(cls, settings: Settings, redis_client: redis.Redis | None) -> RateLimits:
+        """Counters in Redis when there is one (shared by every worker and instance), else in this process."""
         limiter = None
         if settings.rate_limit_enabled:
             store: WindowStore = (
-                RedisWindows(settings.redis_url, settings.redis_key_prefix)
-                if settings.redis_url
-                else MemoryWindows()
+                RedisWindows(redis_client, settings.redis_key_prefix) if redis_client else MemoryWindows()
             )
             limiter = RateLimiter(settings.rate_limits, store)
         return cls(limiter, ClientAddress(settings.trusted_proxy_networks))
@@ -69,6 +69,7 @@ class RateLimits:
         if reported is None or not decision.allowed or decision.remaining < reported.remaining:
             state[_DECISION] = decision  # the headers tell the tightest limit this request met
         if not decision.allowed:
+            metrics.RATE_LIMITED.labels(family).inc()
             raise TooManyRequestsException(
                 detail=f"Too many requests; retry in {decision.reset_seconds} s",
                 headers={"Retry-After": str(decision.reset_seconds)},
@@ -78,10 +79,6 @@ class RateLimits:
         """Login attempts per account, whatever addresses they come from (the email is not kept)."""
         digest = hashlib.blake2b(email.encode(), digest_size=16).hexdigest()
         await self.enforce(scope, "login", digest)
-
-    async def close(self) -> None:
-        if self.limiter is not None:
-            await self.limiter.store.close()
 
 
 class RateLimitMiddleware(ASGIMiddleware):

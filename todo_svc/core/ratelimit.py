@@ -60,8 +60,6 @@ class WindowStore(Protocol):
     async def hit(self, key: str, period_seconds: int) -> tuple[int, float]:
         """Count one request for `key`: the count in its window and the seconds the window has left."""
 
-    async def close(self) -> None: ...
-
 
 class MemoryWindows:
     """Windows in this process's memory; expired ones are swept once a minute."""
@@ -83,9 +81,6 @@ class MemoryWindows:
         self._windows[key] = (count + 1, closes_at)
         return count + 1, closes_at - now
 
-    async def close(self) -> None:
-        self._windows.clear()
-
 
 # One round trip, atomic on the server: count, open the window on the first hit
 # (and on a key that somehow lost its expiry), report the count and what is left.
@@ -103,19 +98,13 @@ return {count, ttl}
 class RedisWindows:
     """Windows in Redis, shared by every worker and instance that uses the same server and prefix."""
 
-    def __init__(self, url: str, key_prefix: str, timeout_seconds: float = 0.25) -> None:
-        self._client = redis.Redis.from_url(
-            url, socket_timeout=timeout_seconds, socket_connect_timeout=timeout_seconds
-        )
-        self._hit = self._client.register_script(_HIT_SCRIPT)
+    def __init__(self, client: redis.Redis, key_prefix: str) -> None:
+        self._hit = client.register_script(_HIT_SCRIPT)
         self._prefix = f"{key_prefix}:ratelimit:"
 
     async def hit(self, key: str, period_seconds: int) -> tuple[int, float]:
         count, ttl_ms = await self._hit(keys=[self._prefix + key], args=[period_seconds * 1000])
         return int(count), int(ttl_ms) / 1000
-
-    async def close(self) -> None:
-        await self._client.aclose()
 
 
 class RateLimiter:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -13,7 +14,10 @@ from advanced_alchemy.extensions.litestar import (
 )
 from sqlalchemy import event
 from sqlalchemy.engine import make_url
+from sqlalchemy.ext.asyncio import AsyncEngine
+from sqlalchemy.pool import QueuePool
 
+from todo_svc.core import metrics
 from todo_svc.settings import Settings
 
 VERSION_TABLE = "alembic_version"
@@ -58,3 +62,26 @@ def database_config(settings: Settings) -> SQLAlchemyAsyncConfig:
     if is_sqlite:
         event.listen(config.get_engine().sync_engine, "connect", _enable_sqlite_foreign_keys)
     return config
+
+
+def watch_pool(engine: AsyncEngine) -> Callable[[], None]:
+    """Keep the pool gauges current (its capacity, connections lent out); returns how to stop."""
+    pool = engine.sync_engine.pool
+    capacity = pool.size() if isinstance(pool, QueuePool) else 0
+
+    def lent(*_: Any) -> None:
+        metrics.POOL_IN_USE.inc()
+
+    def returned(*_: Any) -> None:
+        metrics.POOL_IN_USE.dec()
+
+    metrics.POOL_SIZE.inc(capacity)
+    event.listen(pool, "checkout", lent)
+    event.listen(pool, "checkin", returned)
+
+    def stop() -> None:
+        event.remove(pool, "checkout", lent)
+        event.remove(pool, "checkin", returned)
+        metrics.POOL_SIZE.dec(capacity)
+
+    return stop

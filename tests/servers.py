@@ -1,0 +1,79 @@
+"""The real server in a child process: `todo-svc serve` (Granian, its workers), for tests that need it."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
+from conftest import SECRET
+
+
+@dataclass
+class Server:
+    url: str
+    process: asyncio.subprocess.Process
+    output: Path
+
+    def log_lines(self) -> list[str]:
+        return self.output.read_text(errors="replace").splitlines()
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+@asynccontextmanager
+async def serving(database_url: str, output: Path, **settings: str) -> AsyncIterator[Server]:
+    """`todo-svc serve` on a free port until the block ends (then SIGTERM, and wait for its exit)."""
+    port = free_port()
+    environment = {
+        **os.environ,
+        "ENVIRONMENT": "test",
+        "DATABASE_URL": database_url,
+        "JWT_SECRET_KEY": SECRET,
+        "BCRYPT_ROUNDS": "4",
+        "PORT": str(port),
+        **settings,
+    }
+    with output.open("wb") as sink:
+        process = await asyncio.create_subprocess_exec(
+            str(Path(sys.executable).parent / "todo-svc"),
+            "serve",
+            env=environment,
+            stdout=sink,
+            stderr=subprocess.STDOUT,
+        )
+    server = Server(url=f"http://127.0.0.1:{port}", process=process, output=output)
+    try:
+        await wait_until_up(server)
+        yield server
+    finally:
+        if process.returncode is None:
+            process.terminate()
+            await asyncio.wait_for(process.wait(), timeout=60)
+
+
+async def wait_until_up(server: Server, timeout_seconds: float = 60.0) -> None:
+    deadline = time.monotonic() + timeout_seconds
+    async with httpx.AsyncClient(base_url=server.url) as client:
+        while True:
+            if server.process.returncode is not None:
+                raise RuntimeError("the server exited:\n" + "\n".join(server.log_lines()[-30:]))
+            try:
+                if (await client.get("/health")).status_code == 200:
+                    return
+            except httpx.TransportError:
+                if time.monotonic() > deadline:
+                    raise
+            await asyncio.sleep(0.1)
