@@ -6,7 +6,6 @@ import gc
 from collections.abc import AsyncGenerator
 from contextlib import asynccontextmanager
 
-import structlog
 from advanced_alchemy.extensions.litestar import SQLAlchemyPlugin
 from litestar import Litestar, Router
 from litestar.config.cors import CORSConfig
@@ -28,12 +27,13 @@ from todo_svc.api.dependencies import (
 from todo_svc.api.errors import handle_exception
 from todo_svc.api.rate_limits import RateLimitMiddleware, RateLimits, rate_limit_headers
 from todo_svc.core import metrics
+from todo_svc.core.access_log import AccessLog
 from todo_svc.core.logging import configure_logging
 from todo_svc.core.middleware import ResponseHeaders
 from todo_svc.core.redis_client import connect_redis
 from todo_svc.core.security import PasswordHasher
 from todo_svc.core.telemetry import RequestTelemetry
-from todo_svc.db.config import database_config, watch_pool
+from todo_svc.db.config import database_config, pool_gauges
 from todo_svc.settings import Settings, load_settings
 
 DOCS_PATH = "/docs"
@@ -51,6 +51,21 @@ def cors_config(settings: Settings) -> CORSConfig | None:
             *("ETag", "Location", "X-Request-ID", "Idempotent-Replayed", "Deprecation", "Link"),
             *("Retry-After", "RateLimit-Limit", "RateLimit-Remaining", "RateLimit-Reset"),
         ],
+    )
+
+
+def openapi_config(settings: Settings) -> OpenAPIConfig | None:
+    """OpenAPI 3.1 at /docs/openapi.json, Swagger UI at /docs, ReDoc at /docs/redoc; or none at all."""
+    if not settings.docs_enabled:
+        return None
+    return OpenAPIConfig(
+        title="todo-svc",
+        version="1.0.0",
+        description="Users register, log in with short-lived JWTs and manage their own tasks.",
+        openapi_router=Router(DOCS_PATH, route_handlers=[], include_in_schema=False, opt=PUBLIC),
+        render_plugins=[SwaggerRenderPlugin(path="/"), RedocRenderPlugin(path="/redoc")],
+        operation_id_creator=operation_id,
+        use_handler_docstrings=True,
     )
 
 
@@ -74,11 +89,10 @@ def create_app(settings: Settings | None = None) -> Litestar:
     async def worker_lifetime(_: Litestar) -> AsyncGenerator[None, None]:
         # Everything built so far lives as long as the worker: keep it out of the
         # collector's way, so full collections stay short (they show in p99).
-        stop_watching_pool = watch_pool(engine)
         gc.collect()
         gc.freeze()
-        yield
-        stop_watching_pool()
+        async with pool_gauges(engine):
+            yield
         metrics.worker_stopped()
         hasher.close()
         if redis_client is not None:
@@ -111,15 +125,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
                 "database_session_maker": db_config.create_session_maker(),
             }
         ),
-        openapi_config=OpenAPIConfig(
-            title="todo-svc",
-            version="1.0.0",
-            description="Users register, log in with short-lived JWTs and manage their own tasks.",
-            openapi_router=Router(DOCS_PATH, route_handlers=[], include_in_schema=False, opt=PUBLIC),
-            render_plugins=[SwaggerRenderPlugin(path="/"), RedocRenderPlugin(path="/redoc")],
-            operation_id_creator=operation_id,
-            use_handler_docstrings=True,
-        ),
+        openapi_config=openapi_config(settings),
         logging_config=None,  # configure_logging above set up every logger
         debug=False,
     )
@@ -127,6 +133,6 @@ def create_app(settings: Settings | None = None) -> Litestar:
     # headers, is logged and is counted.
     app.asgi_handler = RequestTelemetry(
         ResponseHeaders(app.asgi_handler, DOCS_PATH, extra=response_headers),
-        access_log=structlog.get_logger().bind(logger="todo_svc.access"),
+        access_log=AccessLog(settings.log_level, settings.log_json),
     )
     return app

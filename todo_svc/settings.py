@@ -54,6 +54,8 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=
     rate_limit_login: LimitText = "10/minute"
     rate_limit_tasks: LimitText = "300/minute"
     trusted_proxies: str = ""
+    registration_enabled: bool = True
+    docs_enabled: bool = True
     log_level: LogLevel = "INFO"
     log_format: Literal["json", "console"] | None = None
     cors_allow_origins: str = ""

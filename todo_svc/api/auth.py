@@ -9,7 +9,8 @@ from uuid import uuid4
 from litestar import Controller, Request, delete, get, post
 from litestar.connection import ASGIConnection
 from litestar.di import NamedDependency
-from litestar.exceptions import NotAuthorizedException
+from litestar.exceptions import NotAuthorizedException, PermissionDeniedException
+from litestar.handlers import BaseRouteHandler
 from litestar.middleware import AuthenticationResult
 from litestar.params import JSONBody
 from litestar.security.jwt import JWTAuth, JWTAuthenticationMiddleware
@@ -106,6 +107,12 @@ class TokenIssuer:
         )
 
 
+async def registration_open(connection: ASGIConnection[Any, Any, Any, Any], _: BaseRouteHandler) -> None:
+    """A closed deployment (REGISTRATION_ENABLED=false) refuses sign-ups before reading the body."""
+    if not connection.app.state.settings.registration_enabled:
+        raise PermissionDeniedException("Registration is closed on this deployment; ask its operators")
+
+
 Accounts = NamedDependency[AuthService]
 Tokens = NamedDependency[TokenIssuer]
 Sessions = NamedDependency[SessionService]
@@ -124,7 +131,8 @@ class AuthController(Controller):
         dto=StrictBody[Credentials],
         return_dto=None,
         security=NO_SECURITY,
-        responses=error_responses(400, 409, 413, 429),
+        guards=[registration_open],
+        responses=error_responses(400, 403, 409, 413, 429),
     )
     async def register(
         self,

@@ -56,7 +56,6 @@ def configure_logging(level: str, json_lines: bool, stream: TextIO | None = None
     stream = stream or sys.stdout
     numeric_level = logging.getLevelName(level.upper())
     context: list[Processor] = [
-        structlog.contextvars.merge_contextvars,
         structlog.stdlib.add_log_level,
         structlog.processors.TimeStamper(fmt="iso", utc=True),
     ]

@@ -15,15 +15,17 @@ from litestar.enums import ScopeType
 from litestar.types import ASGIApp, Message, Receive, Scope, Send
 
 from todo_svc.core import metrics
+from todo_svc.core.access_log import AccessLog
 from todo_svc.core.request_id import request_id
 
 UNMATCHED = "unmatched"
 
 
 class RequestTelemetry:
-    def __init__(self, app: ASGIApp, access_log: Any) -> None:
+    def __init__(self, app: ASGIApp, access_log: AccessLog) -> None:
         self._app = app
         self._log = access_log
+        self._children: dict[tuple[str, str, int], tuple[Any, Any]] = {}  # label values → metric children
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != ScopeType.HTTP:
@@ -48,15 +50,14 @@ class RequestTelemetry:
     def _record(self, scope: Scope, status: int, seconds: float) -> None:
         method = metrics.method_label(scope["method"])  # type: ignore[typeddict-item]
         route = scope.get("path_template") or UNMATCHED
-        metrics.REQUESTS.labels(method, route, status).inc()
-        metrics.REQUEST_DURATION.labels(method, route).observe(seconds)
+        key = (method, route, status)
+        if (children := self._children.get(key)) is None:  # the label sets are few: keep them
+            children = self._children[key] = (
+                metrics.REQUESTS.labels(method, route, status),
+                metrics.REQUEST_DURATION.labels(method, route),
+            )
+        requests, duration = children
+        requests.inc()
+        duration.observe(seconds)
         user = scope.get("user")
-        self._log.info(
-            "request",
-            method=method,
-            route=route,
-            status=status,
-            duration_ms=round(seconds * 1000, 3),
-            request_id=request_id(scope),
-            user_id=getattr(user, "id", None),
-        )
+        self._log.request(method, route, status, seconds, request_id(scope), getattr(user, "id", None))

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import asyncio
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
@@ -64,24 +66,23 @@ def database_config(settings: Settings) -> SQLAlchemyAsyncConfig:
     return config
 
 
-def watch_pool(engine: AsyncEngine) -> Callable[[], None]:
-    """Keep the pool gauges current (its capacity, connections lent out); returns how to stop."""
+@asynccontextmanager
+async def pool_gauges(engine: AsyncEngine, every_seconds: float = 1.0) -> AsyncIterator[None]:
+    """Report the pool's capacity, and the connections it has lent out, sampled every second
+    (exact enough for a scrape every few seconds, and nothing on the request path)."""
     pool = engine.sync_engine.pool
     capacity = pool.size() if isinstance(pool, QueuePool) else 0
 
-    def lent(*_: Any) -> None:
-        metrics.POOL_IN_USE.inc()
-
-    def returned(*_: Any) -> None:
-        metrics.POOL_IN_USE.dec()
+    async def sample() -> None:
+        while True:
+            metrics.POOL_IN_USE.set(pool.checkedout() if isinstance(pool, QueuePool) else 0)
+            await asyncio.sleep(every_seconds)
 
     metrics.POOL_SIZE.inc(capacity)
-    event.listen(pool, "checkout", lent)
-    event.listen(pool, "checkin", returned)
-
-    def stop() -> None:
-        event.remove(pool, "checkout", lent)
-        event.remove(pool, "checkin", returned)
+    sampler = asyncio.create_task(sample())
+    try:
+        yield
+    finally:
+        sampler.cancel()
         metrics.POOL_SIZE.dec(capacity)
-
-    return stop
+        metrics.POOL_IN_USE.set(0)
