@@ -169,12 +169,23 @@ def load_settings(environ: Mapping[str, str] | None = None, env_file: str | Path
     return msgspec.structs.replace(settings, jwt_secret_key=generated)
 
 
+VALUE_HINTS = {  # what a value must look like, for the fields msgspec checks by pattern or choice
+    "RATE_LIMIT_AUTH": "expected a limit such as 10/minute or 5/10seconds",
+    "RATE_LIMIT_LOGIN": "expected a limit such as 10/minute or 5/10seconds",
+    "RATE_LIMIT_TASKS": "expected a limit such as 300/minute",
+    "LOG_LEVEL": "expected one of debug, info, warning, error, critical",
+    "LOG_FORMAT": "expected json or console",
+    "ENVIRONMENT": "expected development, production or test",
+}
+
+
 def _explain(exc: msgspec.ValidationError) -> str:
     """Turn `Expected int, got str - at $.port` into a message that names the variable."""
     message, _, path = str(exc).partition(" - at `$.")
-    if "matching regex" in message and "minute" in message:
-        message = "expected a limit such as 10/minute or 5/10seconds"
-    elif "matching regex" in message:
-        message = "expected one of debug, info, warning, error, critical"
     variable = path.rstrip("`").upper()
+    hint = VALUE_HINTS.get(variable)
+    if hint and "matching regex" in message:  # msgspec would quote the pattern itself
+        message = hint
+    elif hint and message.startswith("Invalid enum value"):
+        message = f"{message}: {hint}"
     return f"{variable}: {message}" if variable else message

@@ -225,3 +225,52 @@ def test_serve_runs_one_worker_per_core_in_production_unless_told(
     environ: dict[str, str], expected: int, no_env_file: Path
 ) -> None:
     assert load_settings(environ=environ, env_file=no_env_file).worker_count == expected
+
+
+def test_rate_limits_and_proxies_are_parsed(no_env_file: Path) -> None:
+    environ = {
+        "JWT_SECRET_KEY": STRONG_SECRET,
+        "RATE_LIMIT_ENABLED": "false",
+        "RATE_LIMIT_AUTH": "5/10seconds",
+        "RATE_LIMIT_TASKS": "1000/hour",
+        "TRUSTED_PROXIES": "10.0.0.0/8, 192.168.1.7",
+    }
+    settings = load_settings(environ, env_file=no_env_file)
+    assert settings.rate_limit_enabled is False
+    assert {
+        family: (limit.count, limit.period_seconds) for family, limit in settings.rate_limits.items()
+    } == {
+        "auth": (5, 10),
+        "login": (10, 60),
+        "tasks": (1000, 3600),
+    }
+    assert [str(network) for network in settings.trusted_proxy_networks] == ["10.0.0.0/8", "192.168.1.7/32"]
+
+
+@pytest.mark.parametrize(
+    ("variable", "value", "hint"),
+    [
+        ("RATE_LIMIT_AUTH", "10 per minute", "10/minute"),
+        ("RATE_LIMIT_LOGIN", "0/minute", "10/minute"),
+        ("RATE_LIMIT_TASKS", "300/fortnight", "300/minute"),
+        ("TRUSTED_PROXIES", "10.0.0.0/8, gateway", "gateway"),
+        ("LOG_LEVEL", "loud", "debug, info"),
+        ("LOG_FORMAT", "xml", "json"),
+    ],
+)
+def test_bad_limits_proxies_and_log_settings_name_the_variable(
+    variable: str, value: str, hint: str, no_env_file: Path
+) -> None:
+    with pytest.raises(SettingsError, match=variable) as raised:
+        load_settings({"JWT_SECRET_KEY": STRONG_SECRET, variable: value}, env_file=no_env_file)
+    assert hint in str(raised.value)
+
+
+@pytest.mark.parametrize(("environment", "json_lines"), [("production", True), ("development", False)])
+def test_logs_are_json_in_production_unless_told(
+    environment: str, json_lines: bool, no_env_file: Path
+) -> None:
+    environ = {"JWT_SECRET_KEY": STRONG_SECRET, "ENVIRONMENT": environment}
+    assert load_settings(environ, env_file=no_env_file).log_json is json_lines
+    told = {**environ, "LOG_FORMAT": "console" if json_lines else "json"}
+    assert load_settings(told, env_file=no_env_file).log_json is not json_lines
