@@ -67,7 +67,12 @@ async def readiness(
     media_type=CONTENT_TYPE_LATEST,
     cache_control=None,
     responses={
-        200: ResponseSpec(data_container=str, media_type=MediaType.TEXT, description="Prometheus text")
+        200: ResponseSpec(
+            data_container=str,
+            media_type=MediaType.TEXT,
+            description="Prometheus text.",
+            generate_examples=False,
+        )
     },
 )
 async def metrics() -> Response[bytes]:

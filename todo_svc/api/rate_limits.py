@@ -30,10 +30,15 @@ TASKS_LIMITED: dict[str, Any] = {RATE_LIMIT: "tasks"}
 PER_USER_FAMILIES = frozenset({"tasks"})
 RATE_LIMIT_HEADERS = [  # for OpenAPI; the values are set as each response starts
     ResponseHeader(
-        name="RateLimit-Limit", documentation_only=True, description="Requests allowed per window."
-    ),
-    ResponseHeader(name="RateLimit-Remaining", documentation_only=True, description="Requests left in it."),
-    ResponseHeader(name="RateLimit-Reset", documentation_only=True, description="Seconds until it resets."),
+        name=f"RateLimit-{name}",
+        documentation_only=True,
+        description=description,
+    )
+    for name, description in (
+        ("Limit", "Requests allowed in the window."),
+        ("Remaining", "Requests left in the window."),
+        ("Reset", "Seconds until the window resets."),
+    )
 ]
 _DECISION = "rate_limit_decision"
 
