@@ -26,7 +26,11 @@ def health_count(exposition: str) -> float:
 
 
 async def test_one_scrape_sees_every_worker(database_url: str, engine: AsyncEngine, tmp_path: Path) -> None:
-    async with serving(database_url, tmp_path / "server.log", WORKERS="2", LOG_FORMAT="json") as server:
+    metrics_dir = tmp_path / "metrics"
+    metrics_dir.mkdir()
+    (metrics_dir / "counter_4242.db").write_bytes(b"a previous run's file, unreadable")  # emptied at start
+    settings = {"WORKERS": "2", "LOG_FORMAT": "json", "PROMETHEUS_MULTIPROC_DIR": str(metrics_dir)}
+    async with serving(database_url, tmp_path / "server.log", **settings) as server:
         for _ in range(20):  # a new connection each time, so both workers answer some
             async with httpx.AsyncClient(base_url=server.url) as client:
                 assert (await client.get("/health")).status_code == 200
@@ -34,6 +38,7 @@ async def test_one_scrape_sees_every_worker(database_url: str, engine: AsyncEngi
         for _ in range(6):  # whichever worker answers the scrape, it reports the whole server
             async with httpx.AsyncClient(base_url=server.url) as client:
                 scrapes.append(health_count((await client.get("/metrics")).text))
+    assert not (metrics_dir / "counter_4242.db").exists()
     # wait_until_up polled /health before the 20 requests: at least 20, the same in every scrape.
     assert len(set(scrapes)) == 1
     assert scrapes[0] >= 20

@@ -59,12 +59,12 @@ def serve() -> None:
 
     from todo_svc.core.logging import configure_logging
 
+    settings = _settings()  # exports a generated dev secret, so every worker shares it
     # One scrape must see every worker: each keeps its metrics in files there. Set before
     # anything imports prometheus-client, which picks its storage at import (workers are forked).
-    given_dir = os.environ.get(METRICS_DIR_VARIABLE)
+    given_dir = settings.prometheus_multiproc_dir
     metrics_dir = Path(given_dir or tempfile.mkdtemp(prefix="todo-svc-metrics-"))
     _prepare_metrics_directory(metrics_dir)
-    settings = _settings()  # exports a generated dev secret, so every worker shares it
     configure_logging(settings.log_level, settings.log_json)
     connections = settings.worker_count * settings.database_pool_size
     if connections > CONNECTION_BUDGET and not settings.async_database_url.startswith("sqlite"):

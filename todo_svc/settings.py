@@ -57,6 +57,7 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=
     registration_enabled: bool = True
     docs_enabled: bool = True
     log_level: LogLevel = "INFO"
+    prometheus_multiproc_dir: str | None = None
     log_format: Literal["json", "console"] | None = None
     cors_allow_origins: str = ""
     cors_allow_methods: str = "GET,POST,PUT,PATCH,DELETE"
