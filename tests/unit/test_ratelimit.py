@@ -1,12 +1,18 @@
-"""The limiter's arithmetic: limits, windows, decisions, and an unreachable store."""
+"""The limiter: limits, windows, decisions, hits sent to Redis together, and an unreachable store."""
 
 from __future__ import annotations
+
+import asyncio
+import os
+import uuid
 
 import pytest
 
 from todo_svc.core import ratelimit
 from todo_svc.core.ratelimit import Decision, Limit, MemoryWindows, RateLimiter, RedisWindows
 from todo_svc.core.redis_client import connect_redis
+
+REDIS_URL = os.environ.get("TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
 
 
 class Clock:
@@ -107,3 +113,30 @@ async def test_an_unreachable_redis_lets_requests_through(caplog: pytest.LogCapt
         await client.aclose()
     warnings = [r for r in caplog.records if "rate limit store unavailable" in r.getMessage()]
     assert len(warnings) == 1  # once per outage, not once per request
+
+
+async def test_hits_sent_together_each_get_their_own_answer() -> None:
+    """Simultaneous hits share one pipeline; every key still counts on its own, exactly."""
+    client = connect_redis(REDIS_URL)
+    prefix = f"todo-svc-test-{uuid.uuid4().hex[:12]}"
+    try:
+        store = RedisWindows(client, prefix)
+        answers = await asyncio.gather(*(store.hit(f"auth:{n % 2}", 60) for n in range(20)))
+        assert sorted(count for count, _ in answers[0::2]) == list(range(1, 11))
+        assert sorted(count for count, _ in answers[1::2]) == list(range(1, 11))
+        assert all(0 < seconds_left <= 60 for _, seconds_left in answers)
+    finally:
+        keys = [key async for key in client.scan_iter(match=f"{prefix}:*")]
+        await client.delete(*keys)
+        await client.aclose()
+
+
+async def test_simultaneous_hits_on_an_unreachable_redis_all_go_through() -> None:
+    client = connect_redis("redis://127.0.0.1:1/0")
+    limiter = RateLimiter({"auth": Limit(1, 60)}, RedisWindows(client, "todo-svc-test"))
+    try:
+        async with asyncio.timeout(5):
+            decisions = await asyncio.gather(*(limiter.hit("auth", f"10.0.0.{n}") for n in range(10)))
+    finally:
+        await client.aclose()
+    assert decisions == [None] * 10

@@ -8,13 +8,14 @@ families never share a count.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import math
 import re
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Any, Protocol
 
 import redis.asyncio as redis
 
@@ -82,7 +83,7 @@ class MemoryWindows:
         return count + 1, closes_at - now
 
 
-# One round trip, atomic on the server: count, open the window on the first hit
+# Atomic on the server: count, open the window on the first hit
 # (and on a key that somehow lost its expiry), report the count and what is left.
 _HIT_SCRIPT = """
 local count = redis.call('INCR', KEYS[1])
@@ -96,15 +97,50 @@ return {count, ttl}
 
 
 class RedisWindows:
-    """Windows in Redis, shared by every worker and instance that uses the same server and prefix."""
+    """Windows in Redis, shared by every worker and instance that uses the same server and prefix.
+
+    The hits that arrive during one turn of the event loop travel together: one
+    pipeline, one round trip, each hit still its own atomic script call. Under
+    load that divides the client's cost per hit, the largest part of it, by the
+    batch size.
+    """
 
     def __init__(self, client: redis.Redis, key_prefix: str) -> None:
-        self._hit = client.register_script(_HIT_SCRIPT)
+        self._client = client
         self._prefix = f"{key_prefix}:ratelimit:"
+        self._waiting: list[tuple[str, int, asyncio.Future[Any]]] = []
+        self._sending: set[asyncio.Task[None]] = set()  # referenced until done
 
     async def hit(self, key: str, period_seconds: int) -> tuple[int, float]:
-        count, ttl_ms = await self._hit(keys=[self._prefix + key], args=[period_seconds * 1000])
+        loop = asyncio.get_running_loop()
+        if not self._waiting:  # the first hit of this turn sends them all once the turn is over
+            sending = loop.create_task(self._send())
+            self._sending.add(sending)
+            sending.add_done_callback(self._sending.discard)
+        answer: asyncio.Future[Any] = loop.create_future()
+        self._waiting.append((self._prefix + key, period_seconds * 1000, answer))
+        count, ttl_ms = await answer
         return int(count), int(ttl_ms) / 1000
+
+    async def _send(self) -> None:
+        batch, self._waiting = self._waiting, []
+        results: list[Any] = []
+        try:
+            async with self._client.pipeline(transaction=False) as pipeline:
+                for key, period_ms, _ in batch:
+                    pipeline.eval(_HIT_SCRIPT, 1, key, period_ms)  # Redis keeps the compiled script
+                results = await pipeline.execute(raise_on_error=False)
+        except (redis.RedisError, OSError) as exc:
+            results = [exc] * len(batch)
+        finally:  # every hit gets an answer, even when this is cancelled: none waits forever
+            for index, (_, _, answer) in enumerate(batch):
+                result = results[index] if index < len(results) else redis.ConnectionError("no answer")
+                if answer.done():
+                    continue
+                if isinstance(result, BaseException):
+                    answer.set_exception(result)
+                else:
+                    answer.set_result(result)
 
 
 class RateLimiter:
