@@ -5,7 +5,7 @@ the workers start: prometheus-client then keeps each worker's values in files
 there and one scrape of `/metrics`, whichever worker answers it, adds them all
 up. Without it (tests, a single process) the values live in memory.
 
-Labels are bounded: the route is the template (`/api/v1/users/{user_id:int}/tasks`),
+Labels are bounded: the route is the template (`/api/v1/users/{user_id}/tasks`),
 never the path, and an unknown method counts as `OTHER`.
 """
 

@@ -154,13 +154,13 @@ class RateLimiter:
 
     def __init__(self, limits: Mapping[str, Limit], store: WindowStore) -> None:
         self._limits = dict(limits)
-        self.store = store
+        self._store = store
         self._next_warning = 0.0
 
     async def hit(self, family: str, client: str) -> Decision | None:
         limit = self._limits[family]
         try:
-            count, seconds_left = await self.store.hit(f"{family}:{client}", limit.period_seconds)
+            count, seconds_left = await self._store.hit(f"{family}:{client}", limit.period_seconds)
         except (redis.RedisError, OSError) as exc:
             if (now := time.monotonic()) >= self._next_warning:  # one line per outage, not one per request
                 self._next_warning = now + self.WARN_EVERY_SECONDS
