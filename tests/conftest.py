@@ -1,7 +1,9 @@
 """Test fixtures: a fresh database per run, built by the real migrations, emptied after each test.
 
-PostgreSQL is the default backend; tests marked `@pytest.mark.backends("postgresql", "sqlite")`
-run once per backend. The server comes from `TEST_POSTGRES_URL` (default: the local one);
+Every test that uses the database runs twice: on PostgreSQL directly (`postgresql`) and through
+PgBouncer in transaction mode (`pgbouncer`, the app configured with DATABASE_POOLER=transaction);
+tests marked `@pytest.mark.backends("postgresql", "sqlite")` run once per backend named. The
+server comes from `TEST_POSTGRES_URL` (default: the local one);
 the run creates its own database there and drops it at the end, and the cleanup refuses to
 touch any database this run did not create.
 """
@@ -10,10 +12,11 @@ from __future__ import annotations
 
 import asyncio
 import os
+import socket
 import subprocess
 import sys
 import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -25,6 +28,7 @@ import pytest
 from advanced_alchemy.alembic.commands import AlembicCommands
 from litestar import Litestar
 from litestar.testing import AsyncTestClient
+from pgbouncer import PgBouncer, running_pgbouncer
 from sqlalchemy import text
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
@@ -38,18 +42,28 @@ ADMIN_URL = os.environ.get("TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1
 RUN_DATABASE_PREFIX = "todo_svc_test_"
 SECRET = "test-secret-key-that-is-long-enough-for-hs256"
 CREATED_DATABASES: set[str] = set()
+DEFAULT_BACKENDS = ("postgresql", "pgbouncer")
+POOLED_URLS: dict[str, str] = {}  # a URL through the test PgBouncer -> the same database reached directly
 
 
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    if "backend" not in metafunc.fixturenames:
+        return
     marker = metafunc.definition.get_closest_marker("backends")
-    if marker and "backend" in metafunc.fixturenames:
-        metafunc.parametrize("backend", marker.args, indirect=True, scope="session")
+    backends = marker.args if marker else DEFAULT_BACKENDS
+    metafunc.parametrize("backend", backends, indirect=True, scope="session")
+
+
+def pooler_of(database_url: str) -> str:
+    """The DATABASE_POOLER a URL needs: `transaction` through the test PgBouncer."""
+    return "transaction" if database_url in POOLED_URLS else "none"
 
 
 def make_settings(database_url: str, **overrides: object) -> Settings:
     values: dict[str, object] = {
         "environment": "test",
         "database_url": database_url,
+        "database_pooler": pooler_of(database_url),
         "jwt_secret_key": SECRET,
         "bcrypt_rounds": 4,
         # Limits on, so every request goes through the limiter, but out of the way of the suite's
@@ -59,6 +73,12 @@ def make_settings(database_url: str, **overrides: object) -> Settings:
         "rate_limit_tasks": "100000/minute",
     }
     return Settings(**{**values, **overrides})  # type: ignore[arg-type]
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
 
 
 async def migrate(database_url: str, revision: str = "head", *, down: bool = False) -> None:
@@ -98,6 +118,20 @@ async def postgresql_url() -> AsyncIterator[str]:
 
 
 @pytest.fixture(scope="session")
+def pgbouncer() -> Iterator[PgBouncer]:
+    with running_pgbouncer(ADMIN_URL, free_port()) as pooler:
+        yield pooler
+
+
+@pytest.fixture(scope="session")
+def pgbouncer_url(postgresql_url: str, pgbouncer: PgBouncer) -> str:
+    """The run's PostgreSQL database, reached through PgBouncer in transaction mode."""
+    url = pgbouncer.url_for(postgresql_url)
+    POOLED_URLS[url] = postgresql_url
+    return url
+
+
+@pytest.fixture(scope="session")
 async def sqlite_url(tmp_path_factory: pytest.TempPathFactory) -> str:
     url = f"sqlite+aiosqlite:///{tmp_path_factory.mktemp('sqlite') / 'todo.db'}"
     await migrate(url)
@@ -132,8 +166,9 @@ async def session_client(app: Litestar) -> AsyncIterator[AsyncTestClient[Litesta
 
 @pytest.fixture(scope="session")
 async def engine(settings: Settings) -> AsyncIterator[AsyncEngine]:
-    """A direct connection to the test database, beside the app's own pool."""
-    test_engine = create_async_engine(settings.async_database_url, poolclass=NullPool)
+    """A direct connection to the test database, beside the app's own pool (and its pooler)."""
+    direct = make_settings(POOLED_URLS.get(settings.database_url, settings.database_url))
+    test_engine = create_async_engine(direct.async_database_url, poolclass=NullPool)
     yield test_engine
     await test_engine.dispose()
 
@@ -251,6 +286,7 @@ def run_cli(*args: str, database_url: str, cwd: Path, **env: str) -> subprocess.
     environment = {
         "PATH": os.environ.get("PATH", ""),
         "DATABASE_URL": database_url,
+        "DATABASE_POOLER": pooler_of(database_url),
         "ENVIRONMENT": "development",
         "JWT_SECRET_KEY": "cli-test-secret-that-is-long-enough-for-hs256",
         **env,

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import os
-import socket
 import subprocess
 import sys
 import time
@@ -14,7 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import httpx
-from conftest import SECRET
+from conftest import SECRET, free_port, pooler_of
 
 
 @dataclass
@@ -27,20 +26,18 @@ class Server:
         return self.output.read_text(errors="replace").splitlines()
 
 
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
-
-
 @asynccontextmanager
-async def serving(database_url: str, output: Path, **settings: str) -> AsyncIterator[Server]:
-    """`todo-svc serve` on a free port until the block ends (then SIGTERM, and wait for its exit)."""
-    port = free_port()
+async def serving(
+    database_url: str, output: Path, *options: str, port: int | None = None, **settings: str
+) -> AsyncIterator[Server]:
+    """`todo-svc serve OPTIONS` on a free port (or `port`) until the block ends (then SIGTERM, and wait
+    for its exit)."""
+    port = port or free_port()
     environment = {
         **os.environ,
         "ENVIRONMENT": "test",
         "DATABASE_URL": database_url,
+        "DATABASE_POOLER": pooler_of(database_url),
         "JWT_SECRET_KEY": SECRET,
         "BCRYPT_ROUNDS": "4",
         "PORT": str(port),
@@ -50,6 +47,7 @@ async def serving(database_url: str, output: Path, **settings: str) -> AsyncIter
         process = await asyncio.create_subprocess_exec(
             str(Path(sys.executable).parent / "todo-svc"),
             "serve",
+            *options,
             env=environment,
             stdout=sink,
             stderr=subprocess.STDOUT,
@@ -67,13 +65,13 @@ async def serving(database_url: str, output: Path, **settings: str) -> AsyncIter
 async def wait_until_up(server: Server, timeout_seconds: float = 60.0) -> None:
     deadline = time.monotonic() + timeout_seconds
     async with httpx.AsyncClient(base_url=server.url) as client:
-        while True:
+        while time.monotonic() < deadline:
             if server.process.returncode is not None:
                 raise RuntimeError("the server exited:\n" + "\n".join(server.log_lines()[-30:]))
             try:
                 if (await client.get("/health")).status_code == 200:
                     return
             except httpx.TransportError:
-                if time.monotonic() > deadline:
-                    raise
+                pass
             await asyncio.sleep(0.1)
+    raise TimeoutError(f"{server.url}/health did not answer 200 within {timeout_seconds} s")

@@ -35,6 +35,7 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=
     environment: Literal["development", "production", "test"] = "development"
     database_url: str = "sqlite+aiosqlite:///./todo.db"
     database_pool_size: PositiveInt = 5
+    database_pooler: Literal["none", "session", "transaction"] = "none"
     jwt_secret_key: str = ""
     access_token_expire_minutes: PositiveInt = 15
     refresh_token_expire_days: PositiveInt = 14
@@ -89,6 +90,11 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=
     @property
     def cors_headers(self) -> list[str]:
         return self._listed(self.cors_allow_headers)
+
+    @property
+    def transaction_pooled(self) -> bool:
+        """A pooler lends server connections per transaction: no prepared statement may outlive one."""
+        return self.database_pooler == "transaction"
 
     @property
     def log_json(self) -> bool:
@@ -177,6 +183,7 @@ VALUE_HINTS = {  # what a value must look like, for the fields msgspec checks by
     "LOG_LEVEL": "expected one of debug, info, warning, error, critical",
     "LOG_FORMAT": "expected json or console",
     "ENVIRONMENT": "expected development, production or test",
+    "DATABASE_POOLER": "expected none, session or transaction (PgBouncer's pool_mode)",
 }
 
 

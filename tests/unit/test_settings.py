@@ -256,6 +256,7 @@ def test_rate_limits_and_proxies_are_parsed(no_env_file: Path) -> None:
         ("TRUSTED_PROXIES", "10.0.0.0/8, gateway", "gateway"),
         ("LOG_LEVEL", "loud", "debug, info"),
         ("LOG_FORMAT", "xml", "json"),
+        ("DATABASE_POOLER", "statement", "none, session or transaction"),
     ],
 )
 def test_bad_limits_proxies_and_log_settings_name_the_variable(

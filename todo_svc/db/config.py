@@ -38,6 +38,22 @@ def _enable_sqlite_foreign_keys(dbapi_connection: Any, _: Any) -> None:
     cursor.close()
 
 
+def _unnamed() -> str:
+    return ""
+
+
+# Behind a pooler in transaction mode, consecutive transactions of one client connection run on
+# different server connections, so a named prepared statement meets another client's or none at
+# all. Without a statement cache, asyncpg sends every statement unnamed and parses it again in the
+# same message as its execution (Parse/Bind/Execute/Sync), so nothing refers to a statement that
+# an earlier transaction prepared. SQLAlchemy's dialect names its statements unless told otherwise.
+TRANSACTION_POOLER_CONNECT_ARGS: dict[str, Any] = {
+    "statement_cache_size": 0,  # asyncpg's
+    "prepared_statement_cache_size": 0,  # SQLAlchemy's asyncpg dialect's
+    "prepared_statement_name_func": _unnamed,
+}
+
+
 def database_config(settings: Settings) -> SQLAlchemyAsyncConfig:
     url = make_url(settings.async_database_url)
     is_sqlite = url.get_backend_name() == "sqlite"
@@ -49,6 +65,7 @@ def database_config(settings: Settings) -> SQLAlchemyAsyncConfig:
             max_overflow=0,
             pool_timeout=10,
             pool_recycle=1800,
+            connect_args=TRANSACTION_POOLER_CONNECT_ARGS if settings.transaction_pooled else {},
         )
     )
     config = SQLAlchemyAsyncConfig(
