@@ -152,3 +152,20 @@ async def test_development_output_is_for_people(
     assert not line.startswith("{")
     assert "route=/health" in line
     assert "status=200" in line
+
+
+async def test_a_failing_readiness_check_is_logged_once_with_its_name_and_error_class(
+    logged: Start, client: Any, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A probe every second must not flood the log, nor leave an operator guessing why it is 503."""
+    async with logged(redis_url="redis://:redis-password@127.0.0.1:1/0") as app_client:
+        statuses = [(await app_client.get("/health/ready")).status_code for _ in range(5)]
+    assert statuses == [503] * 5
+    output = capsys.readouterr().out
+    lines = [json.loads(line) for line in output.splitlines() if line.startswith("{")]
+    failures = [line for line in lines if line.get("logger") == "todo_svc.readiness"]
+    assert len(failures) == 1
+    assert failures[0]["level"] == "warning"
+    assert "redis unavailable" in failures[0]["event"]
+    assert "ConnectionError" in failures[0]["event"]
+    assert "redis-password" not in output

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import gc
-from collections.abc import AsyncGenerator
+from collections.abc import AsyncGenerator, Callable
 from contextlib import asynccontextmanager
 
 from advanced_alchemy.extensions.litestar import SQLAlchemyPlugin
@@ -28,6 +28,7 @@ from todo_svc.api.errors import handle_exception
 from todo_svc.api.rate_limits import RateLimitMiddleware, RateLimits, rate_limit_headers
 from todo_svc.core import metrics
 from todo_svc.core.access_log import AccessLog
+from todo_svc.core.drain import CONNECTION_CLOSE, Drain
 from todo_svc.core.logging import configure_logging
 from todo_svc.core.middleware import ResponseHeaders
 from todo_svc.core.redis_client import connect_redis
@@ -69,9 +70,17 @@ def openapi_config(settings: Settings) -> OpenAPIConfig | None:
     )
 
 
-def response_headers(scope: Scope) -> list[tuple[bytes, bytes]]:
-    """The headers that depend on the route and the request: deprecation and rate limit."""
-    return [*deprecation_headers(scope), *rate_limit_headers(scope)]
+def response_headers(drain: Drain) -> Callable[[Scope], list[tuple[bytes, bytes]]]:
+    """The headers that depend on the route, the request and the worker: deprecation, rate limit,
+    and `Connection: close` while draining."""
+
+    def headers(scope: Scope) -> list[tuple[bytes, bytes]]:
+        added = [*deprecation_headers(scope), *rate_limit_headers(scope)]
+        if drain.draining:
+            added.append(CONNECTION_CLOSE)
+        return added
+
+    return headers
 
 
 def create_app(settings: Settings | None = None) -> Litestar:
@@ -84,6 +93,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
     redis_client = connect_redis(settings.redis_url) if settings.redis_url else None
     rate_limits = RateLimits.from_settings(settings, redis_client)
     engine = db_config.get_engine()  # the plugin disposes of it
+    drain = Drain()
 
     @asynccontextmanager
     async def worker_lifetime(_: Litestar) -> AsyncGenerator[None, None]:
@@ -91,6 +101,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
         # collector's way, so full collections stay short (they show in p99).
         gc.collect()
         gc.freeze()
+        drain.listen()
         async with pool_gauges(engine):
             yield
         metrics.worker_stopped()
@@ -122,6 +133,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
                 "password_hasher": hasher,
                 "database_engine": engine,
                 "redis": redis_client,
+                "drain": drain,
                 "database_session_maker": db_config.create_session_maker(),
             }
         ),
@@ -132,7 +144,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
     # Outside routing and the exception handler: every answer, 404s and 500s included, gets the
     # headers, is logged and is counted.
     app.asgi_handler = RequestTelemetry(
-        ResponseHeaders(app.asgi_handler, DOCS_PATH, extra=response_headers),
+        ResponseHeaders(app.asgi_handler, DOCS_PATH, extra=response_headers(drain)),
         access_log=AccessLog(settings.log_level, settings.log_json),
     )
     return app

@@ -10,6 +10,7 @@ import tempfile
 from pathlib import Path
 
 import click
+import msgspec
 
 from todo_svc.settings import Settings, SettingsError, load_settings
 
@@ -45,6 +46,7 @@ CONNECTION_BUDGET = 90
 
 
 @click.group()
+@click.version_option(package_name="todo-svc", message="%(package)s %(version)s")
 def main() -> None:
     """todo-svc: a Todo REST API."""
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
@@ -52,20 +54,42 @@ def main() -> None:
 
 
 @main.command()
-def serve() -> None:
-    """Serve the API with Granian (HOST, PORT, WORKERS); outside production, migrate first."""
-    from granian import Granian
-    from granian.constants import Interfaces, Loops
-
+@click.option("--host", help="address to listen on  [env: HOST; default 127.0.0.1]")
+@click.option("--port", type=click.IntRange(0, 65535), help="port  [env: PORT; default 8000]")
+@click.option(
+    "--workers", type=click.IntRange(min=1), help="Granian worker processes  [env: WORKERS; default per core]"
+)
+def serve(host: str | None, port: int | None, workers: int | None) -> None:
+    """Serve the API with Granian; outside production, migrate first."""
     from todo_svc.core.logging import configure_logging
+    from todo_svc.server import StartError, ensure_database_reachable, ensure_port_free, report_start
+    from todo_svc.server import serve as serve_with_granian
 
     settings = _settings()  # exports a generated dev secret, so every worker shares it
+    given = {"host": host, "port": port, "workers": workers}
+    settings = msgspec.structs.replace(settings, **{k: v for k, v in given.items() if v is not None})
     # One scrape must see every worker: each keeps its metrics in files there. Set before
     # anything imports prometheus-client, which picks its storage at import (workers are forked).
     given_dir = settings.prometheus_multiproc_dir
     metrics_dir = Path(given_dir or tempfile.mkdtemp(prefix="todo-svc-metrics-"))
     _prepare_metrics_directory(metrics_dir)
     configure_logging(settings.log_level, settings.log_json)
+    try:
+        ensure_port_free(settings.host, settings.port)
+        ensure_database_reachable(settings)
+        report_start(settings)
+        _warn_about_connections(settings)
+        if not settings.is_production:
+            _migrations(settings).upgrade("head")  # type: ignore[attr-defined]
+        serve_with_granian(settings)
+    except StartError as exc:
+        raise click.ClickException(str(exc)) from None
+    finally:
+        if not given_dir:
+            shutil.rmtree(metrics_dir, ignore_errors=True)
+
+
+def _warn_about_connections(settings: Settings) -> None:
     connections = settings.worker_count * settings.database_pool_size
     if connections > CONNECTION_BUDGET and not settings.async_database_url.startswith("sqlite"):
         logging.getLogger("todo_svc").warning(
@@ -73,25 +97,6 @@ def serve() -> None:
             "max_connections (100) leaves for other clients; lower one of them or raise max_connections",
             connections,
         )
-    if not settings.is_production:
-        _migrations(settings).upgrade("head")  # type: ignore[attr-defined]
-    server = Granian(
-        "todo_svc.app:create_app",
-        factory=True,
-        interface=Interfaces.ASGI,  # the default, RSGI, would fail every request of this ASGI app
-        loop=Loops.uvloop,
-        address=settings.host,
-        port=settings.port,
-        workers=settings.worker_count,
-        log_level=settings.log_level.lower(),  # type: ignore[arg-type]
-        # Granian's own records go to the root logger, and so come out in the service's format.
-        log_dictconfig={"loggers": {"_granian": {"handlers": [], "propagate": True}}},
-    )
-    try:
-        server.serve()
-    finally:
-        if not given_dir:
-            shutil.rmtree(metrics_dir, ignore_errors=True)
 
 
 @main.group()

@@ -47,6 +47,8 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=
     host: str = "127.0.0.1"
     port: Annotated[int, msgspec.Meta(ge=0, le=65535)] = 8000
     workers: PositiveInt | None = None
+    shutdown_drain_seconds: Annotated[float, msgspec.Meta(ge=0, le=300)] | None = None
+    shutdown_timeout_seconds: PositiveInt = 20
     max_request_body_bytes: PositiveInt = 1024 * 1024
     redis_url: str | None = None
     redis_key_prefix: str = "todo-svc"
@@ -121,6 +123,13 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=
         if self.workers is not None:
             return self.workers
         return (os.cpu_count() or 1) if self.is_production else 1
+
+    @property
+    def drain_seconds(self) -> float:
+        """`SHUTDOWN_DRAIN_SECONDS`, else 5 s in production (time for a gateway to notice) and 0 elsewhere."""
+        if self.shutdown_drain_seconds is not None:
+            return self.shutdown_drain_seconds
+        return 5.0 if self.is_production else 0.0
 
     @property
     def async_database_url(self) -> str:

@@ -275,3 +275,21 @@ def test_logs_are_json_in_production_unless_told(
     assert load_settings(environ, env_file=no_env_file).log_json is json_lines
     told = {**environ, "LOG_FORMAT": "console" if json_lines else "json"}
     assert load_settings(told, env_file=no_env_file).log_json is not json_lines
+
+
+@pytest.mark.parametrize(
+    ("environment", "given", "drain_seconds"),
+    [("production", None, 5.0), ("development", None, 0.0), ("production", "0", 0.0), ("test", "2.5", 2.5)],
+)
+def test_the_drain_lasts_a_few_seconds_in_production_unless_told(
+    environment: str, given: str | None, drain_seconds: float, no_env_file: Path
+) -> None:
+    environ = {"JWT_SECRET_KEY": STRONG_SECRET, "ENVIRONMENT": environment}
+    if given is not None:
+        environ["SHUTDOWN_DRAIN_SECONDS"] = given
+    assert load_settings(environ, env_file=no_env_file).drain_seconds == drain_seconds
+
+
+def test_a_negative_drain_names_the_variable(no_env_file: Path) -> None:
+    with pytest.raises(SettingsError, match="SHUTDOWN_DRAIN_SECONDS"):
+        load_settings({"JWT_SECRET_KEY": STRONG_SECRET, "SHUTDOWN_DRAIN_SECONDS": "-1"}, env_file=no_env_file)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 import os
 from collections.abc import Awaitable, Callable
 from typing import Any
@@ -17,9 +18,11 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from todo_svc.api.auth import NO_SECURITY, PUBLIC
 from todo_svc.api.errors import error_response, error_responses
 from todo_svc.api.schemas import Health, Readiness
+from todo_svc.core.check_log import CheckLog
 from todo_svc.core.metrics import MULTIPROCESS_DIR_VARIABLE
 
 READINESS_TIMEOUT_SECONDS = 2.0
+FAILURES = CheckLog(logging.getLogger("todo_svc.readiness"))
 
 
 @get("/health", opt=PUBLIC, security=NO_SECURITY, tags=["ops"], cache_control=None)
@@ -28,15 +31,24 @@ async def health() -> Health:
     return Health()
 
 
-async def _check(probe: Callable[[], Awaitable[Any]]) -> str:
+async def _check(name: str, probe: Callable[[], Awaitable[Any]]) -> str:
     try:
         async with asyncio.timeout(READINESS_TIMEOUT_SECONDS):
             await probe()
     except TimeoutError:
+        FAILURES.failed(name, "timeout", f"no answer within {READINESS_TIMEOUT_SECONDS} s")
         return "timeout"
-    except Exception:  # any failure means "not ready"; its text stays out of the body
+    except Exception as exc:  # any failure means "not ready"; its text stays out of the body and the log
+        FAILURES.failed(name, "unavailable", _error_class(exc))
         return "unavailable"
+    FAILURES.passed(name)
     return "ok"
+
+
+def _error_class(exc: BaseException) -> str:
+    """`OperationalError from ConnectionRefusedError`: what failed, never its message (it may hold a URL)."""
+    cause = exc.__cause__ or exc.__context__
+    return f"{type(exc).__name__} from {type(cause).__name__}" if cause else type(exc).__name__
 
 
 async def _select_one(engine: AsyncEngine) -> None:
@@ -49,11 +61,15 @@ async def readiness(
     request: Request[Any, Any, Any], db_engine: NamedDependency[AsyncEngine]
 ) -> Response[Readiness]:
     """Readiness: 200 when the database (and Redis, when configured) answer within a short timeout,
-    else 503, with each check."""
+    else 503, with each check; 503 at once while the instance drains before it stops."""
     # Annotated with the 200 body only: the 503's ErrorBody is documented by `responses`.
-    checks = {"database": await _check(lambda: _select_one(db_engine))}
+    if request.app.state.drain.draining:
+        return error_response(  # type: ignore[return-value]
+            request, 503, "The instance is shutting down", checks={"shutdown": "draining"}
+        )
+    checks = {"database": await _check("database", lambda: _select_one(db_engine))}
     if (redis_client := request.app.state.redis) is not None:
-        checks["redis"] = await _check(redis_client.ping)
+        checks["redis"] = await _check("redis", redis_client.ping)
     if all(state == "ok" for state in checks.values()):
         return Response(Readiness(status="ok", checks=checks))
     return error_response(request, 503, "A dependency is not available", checks=checks)  # type: ignore[return-value]
