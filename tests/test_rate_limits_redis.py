@@ -100,6 +100,17 @@ async def test_counters_expire_with_their_window(settings_for: SettingsFor, key_
         assert (await client.post(LOGIN, json=WRONG_LOGIN)).status_code == 401
 
 
+async def test_instances_configured_with_different_limits_count_apart(settings_for: SettingsFor) -> None:
+    """A restart with a new limit must not apply it to counts made under the old one (nor the reverse)."""
+    strict, lenient = settings_for(rate_limit_auth="1/minute"), settings_for(rate_limit_auth="3/minute")
+    async with running(strict, lenient) as (strict_client, lenient_client):
+        assert (await strict_client.post(LOGIN, json=WRONG_LOGIN)).status_code == 401
+        lenient_answers = [await lenient_client.post(LOGIN, json=WRONG_LOGIN) for _ in range(4)]
+        assert (await strict_client.post(LOGIN, json=WRONG_LOGIN)).status_code == 429
+    assert [answer.status_code for answer in lenient_answers] == [401, 401, 401, 429]
+    assert [answer.headers["ratelimit-limit"] for answer in lenient_answers] == ["3"] * 4
+
+
 async def test_deployments_with_different_prefixes_count_apart(settings_for: SettingsFor) -> None:
     ours = settings_for(rate_limit_auth="1/minute")
     theirs = settings_for(rate_limit_auth="1/minute", redis_key_prefix=f"{ours.redis_key_prefix}-other")

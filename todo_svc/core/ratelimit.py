@@ -2,8 +2,10 @@
 
 A family (`auth`, `login`, `tasks`, …) has one limit, such as 10 per minute,
 and a counter per client within it. A client's window opens with its first
-request and lasts the family's period; the counter key names the family, so
-families never share a count.
+request and lasts the family's period; the counter key names the family and
+its limit, so families never share a count, and neither do instances that
+share a Redis but were configured with different limits (each would otherwise
+enforce its own number on the other's counts).
 """
 
 from __future__ import annotations
@@ -154,13 +156,18 @@ class RateLimiter:
 
     def __init__(self, limits: Mapping[str, Limit], store: WindowStore) -> None:
         self._limits = dict(limits)
+        self._key_prefixes = {
+            family: f"{family}:{limit.count}/{limit.period_seconds}s:" for family, limit in limits.items()
+        }
         self._store = store
         self._next_warning = 0.0
 
     async def hit(self, family: str, client: str) -> Decision | None:
         limit = self._limits[family]
         try:
-            count, seconds_left = await self._store.hit(f"{family}:{client}", limit.period_seconds)
+            count, seconds_left = await self._store.hit(
+                self._key_prefixes[family] + client, limit.period_seconds
+            )
         except (redis.RedisError, OSError) as exc:
             if (now := time.monotonic()) >= self._next_warning:  # one line per outage, not one per request
                 self._next_warning = now + self.WARN_EVERY_SECONDS
