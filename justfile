@@ -31,6 +31,10 @@ bench *args:
 bench-redis *args:
     {{bin}}/python bench/run.py --redis {{args}}
 
+# The same benchmark with both apps behind PgBouncer in transaction mode (deploy/pgbouncer)
+bench-pgbouncer *args:
+    {{bin}}/python bench/run.py --pgbouncer {{args}}
+
 # Lint and type-check
 lint:
     {{bin}}/ruff check todo_svc tests migrations

@@ -45,6 +45,9 @@ import jwt
 from todo_svc.core.security import PasswordHasher
 
 ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT / "tests"))  # the suite's PgBouncer runner, on deploy/pgbouncer's configuration
+from pgbouncer import PgBouncer, running_pgbouncer  # noqa: E402
+
 LUA = ROOT / "bench" / "lua"
 RESULTS = ROOT / "bench" / "results"
 BIN = Path(sys.executable).parent  # the venv's bin: todo-svc and granian live beside this python
@@ -115,6 +118,8 @@ class Run:
     servers: list[Server] = field(default_factory=list)
     clients: list[subprocess.Popen[str]] = field(default_factory=list)
     db_created: bool = False
+    pooler: PgBouncer | None = None  # --pgbouncer: the servers reach the databases through it
+    resources: contextlib.ExitStack = field(default_factory=contextlib.ExitStack)
 
     @property
     def admin_url(self) -> str:
@@ -128,6 +133,11 @@ class Run:
     def db_url(self, name: str | None = None) -> str:
         base, _, _ = self.admin_url.rpartition("/")
         return f"{base}/{name or self.db_name}"
+
+    def server_db_url(self, name: str | None = None) -> str:
+        """The database as the servers reach it: directly, or through the pooler."""
+        url = self.db_url(name)
+        return self.pooler.url_for(url) if self.pooler else url
 
     @property
     def users_file(self) -> Path:
@@ -401,7 +411,8 @@ def server_env(run: Run, port: int, database: str | None = None) -> dict[str, st
         **os.environ,
         "ENVIRONMENT": "production",
         "JWT_SECRET_KEY": run.secret,
-        "DATABASE_URL": run.db_url(database),
+        "DATABASE_URL": run.server_db_url(database),
+        "DATABASE_POOLER": "transaction" if run.pooler else "none",
         "HOST": "127.0.0.1",
         "PORT": str(port),
         "WORKERS": "1",
@@ -796,6 +807,11 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         default=os.environ.get("BENCH_REDIS_URL", "redis://127.0.0.1:6379/0"),
         help="the Redis of --redis (env BENCH_REDIS_URL)",
     )
+    parser.add_argument(
+        "--pgbouncer",
+        action="store_true",
+        help="both apps reach PostgreSQL through PgBouncer in transaction mode (deploy/pgbouncer)",
+    )
     parser.add_argument("--server-core", type=int, default=0, help="CPU core of the server (default 0)")
     parser.add_argument("--client-core", type=int, default=1, help="CPU core of wrk (default 1)")
     parser.add_argument("--no-pin", action="store_true", help="do not pin server and wrk to cores")
@@ -827,6 +843,10 @@ def bench(run: Run) -> dict[str, Any]:
     for database in run.databases:
         asyncio.run(seed(run, hashed, database))
     write_users_file(run)
+    if args.pgbouncer:
+        pooler = running_pgbouncer(run.admin_url, free_port(), pool_size=args.pool_size)
+        run.pooler = run.resources.enter_context(pooler)
+        print(f"-- servers reach the databases through PgBouncer (transaction mode), port {run.pooler.port}")
     meta = {
         "date": datetime.now(UTC).isoformat(timespec="seconds"),
         "revision": git_revision(),
@@ -844,6 +864,7 @@ def bench(run: Run) -> dict[str, Any]:
         "pool_size": args.pool_size,
         "server_env": args.server_env,
         "rate_limit_store": "redis" if args.redis else "memory",
+        "database_path": "pgbouncer (transaction mode)" if args.pgbouncer else "direct",
         "mixed_blend": BLEND_TEXT,
     }
     print(
@@ -896,7 +917,8 @@ def print_report(report: dict[str, Any]) -> None:
     print(
         f"todo-svc bench {meta['date']}  revision {meta['revision']}  {meta['duration_s']} s/scenario  "
         f"bcrypt rounds {meta['bcrypt_rounds']}  pool {meta['pool_size']}  "
-        f"rate limits in {meta['rate_limit_store']}  run {meta['elapsed_s']} s"
+        f"rate limits in {meta['rate_limit_store']}  database {meta.get('database_path', 'direct')}  "
+        f"run {meta['elapsed_s']} s"
     )
     print(table(report))
     for line in summary_lines(report):
@@ -930,6 +952,7 @@ def cleanup(run: Run) -> None:
         proc.wait()
     for server in list(run.servers):
         stop_server(run, server)
+    run.resources.close()
     if run.db_created and not run.args.keep_db:
         try:
             asyncio.run(drop_database(run))

@@ -213,7 +213,12 @@ async def lifespan(receive: Any, send: Any) -> None:
         message = await receive()
         if message["type"] == "lifespan.startup":
             pool = await asyncpg.create_pool(
-                os.environ["DATABASE_URL"], min_size=POOL_SIZE, max_size=POOL_SIZE
+                os.environ["DATABASE_URL"],
+                min_size=POOL_SIZE,
+                max_size=POOL_SIZE,
+                # Behind a pooler in transaction mode no statement may stay prepared (as todo-svc's
+                # DATABASE_POOLER=transaction): asyncpg then sends each statement unnamed.
+                statement_cache_size=0 if os.environ.get("DATABASE_POOLER") == "transaction" else 100,
             )
             await send({"type": "lifespan.startup.complete"})
         elif message["type"] == "lifespan.shutdown":
