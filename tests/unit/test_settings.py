@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import logging
 import os
+import re
 from pathlib import Path
 
 import pytest
@@ -293,3 +294,12 @@ def test_the_drain_lasts_a_few_seconds_in_production_unless_told(
 def test_a_negative_drain_names_the_variable(no_env_file: Path) -> None:
     with pytest.raises(SettingsError, match="SHUTDOWN_DRAIN_SECONDS"):
         load_settings({"JWT_SECRET_KEY": STRONG_SECRET, "SHUTDOWN_DRAIN_SECONDS": "-1"}, env_file=no_env_file)
+
+
+def test_every_setting_is_documented_in_env_example_and_the_readme() -> None:
+    root = Path(__file__).resolve().parents[2]
+    example = (root / ".env.example").read_text()
+    readme = (root / "README.md").read_text()
+    for name in (field.upper() for field in Settings.__struct_fields__):
+        assert re.search(rf"^{name}=", example, re.MULTILINE), f"{name} is missing from .env.example"
+        assert f"`{name}`" in readme, f"{name} is missing from the README's configuration table"
