@@ -4,7 +4,8 @@ set dotenv-load := false
 
 venv := ".venv"
 bin := venv / "bin"
-container_engine := env("CONTAINER_ENGINE", "docker")
+# CONTAINER_ENGINE; else podman where it is installed and no docker daemon answers; else docker
+container_engine := env("CONTAINER_ENGINE", `command -v podman >/dev/null && ! docker info >/dev/null 2>&1 && echo podman || echo docker`)
 
 # List the recipes
 default:
@@ -58,9 +59,13 @@ migrate:
 seed *args:
     {{bin}}/todo-svc seed {{args}}
 
-# Build the container image (CONTAINER_ENGINE=podman for podman): just container todo-svc:dev
+# Build the container image (podman in Docker format, which keeps the HEALTHCHECK): just container todo-svc:dev
 container tag="todo-svc:latest":
-    {{container_engine}} build -f Containerfile -t {{tag}} .
+    {{container_engine}} build {{ if container_engine =~ 'podman' { "--format docker " } else { "" } }}-f Containerfile -t {{tag}} .
+
+# Build the image and run it: health check, secret required, migrate, serve, stop on SIGTERM (PostgreSQL)
+container-test:
+    CONTAINER_ENGINE='{{container_engine}}' deploy/container-test.sh
 
 # Create a migration from model changes: just revision "add a column"
 revision message:
