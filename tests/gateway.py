@@ -9,7 +9,6 @@ import json
 import os
 import random
 import re
-import shutil
 import signal
 import subprocess
 import sys
@@ -23,6 +22,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+from debian import debian_program
 from servers import Server, wait_until_up
 
 NGINX_CONFIG = Path(__file__).resolve().parent.parent / "deploy" / "nginx" / "nginx.conf"
@@ -103,7 +103,7 @@ async def running_gateway(
 ) -> AsyncIterator[Gateway]:
     """nginx in the foreground, its pid and temporary files under `prefix`, until the block ends."""
     config = _write_config(prefix, listen_port, upstream_ports)
-    nginx = shutil.which("nginx") or "/usr/sbin/nginx"
+    nginx = debian_program("nginx")
     # As root, nginx's workers would run as `nobody`, which cannot enter the test's folder to write
     # request bodies to temporary files; elsewhere the directive is ignored with a warning.
     directives = "daemon off; user root;" if os.geteuid() == 0 else "daemon off;"

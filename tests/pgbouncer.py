@@ -20,6 +20,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import asyncpg
+from debian import debian_program
 from sqlalchemy.engine import make_url
 
 DEPLOY_CONFIG = Path(__file__).resolve().parent.parent / "deploy" / "pgbouncer" / "pgbouncer.ini"
@@ -47,7 +48,7 @@ def _as_postgres(command: list[str]) -> list[str]:
 @contextmanager
 def running_pgbouncer(server_url: str, port: int, pool_size: int = 4) -> Iterator[PgBouncer]:
     """PgBouncer on 127.0.0.1:`port` in front of the PostgreSQL server of `server_url`."""
-    pgbouncer = shutil.which("pgbouncer") or "/usr/sbin/pgbouncer"
+    pgbouncer = debian_program("pgbouncer")
     server = make_url(server_url)
     folder = Path(tempfile.mkdtemp(prefix="todo-svc-pgbouncer-"))
     folder.chmod(0o777)  # the postgres user writes its pid and log here
