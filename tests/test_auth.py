@@ -34,7 +34,7 @@ LOGIN = "/api/v1/auth/login"
 ME = "/api/v1/users/me"
 PASSWORD = "correct horse battery"
 ERROR_KEYS = {"error", "detail", "status_code", "timestamp", "request_id"}
-TOKEN_CLAIMS = {"sub", "email", "iat", "exp", "jti"}
+TOKEN_CLAIMS = {"sub", "email", "iat", "exp", "jti", "sid"}
 
 
 # --- helpers -------------------------------------------------------------------------------------
@@ -560,6 +560,25 @@ async def test_bad_authorization_is_401(client, ann, settings, authorization) ->
     assert "errors" not in body
     token = header.partition(" ")[2].strip() or header
     assert token not in body["detail"]
+
+
+async def test_an_expired_token_says_so_and_a_forged_one_does_not(client, ann, settings) -> None:
+    """RFC 6750: a client can tell "refresh now" from "log in again"."""
+    expired = _valid_claims(iat=_now(-3600), exp=_now(-60 - settings.jwt_leeway_seconds))(ann, settings)
+    forged_claims = {**claims_for(ann.id, ann.email), "iat": _now(-3600), "exp": _now(-600)}
+    forged = "Bearer " + sign(forged_claims, "another-secret-key-that-is-long-enough-0")
+
+    expired_answer = await client.get(ME, headers={"Authorization": expired})
+    forged_answer = await client.get(ME, headers={"Authorization": forged})
+
+    body = assert_error(expired_answer, 401)
+    assert "expired" in body["detail"]
+    assert "refresh" in body["detail"]
+    challenge = expired_answer.headers["www-authenticate"]
+    assert challenge == 'Bearer error="invalid_token", error_description="The access token expired"'
+    forged_body = assert_error(forged_answer, 401)
+    assert "expired" not in forged_body["detail"]
+    assert forged_answer.headers["www-authenticate"] == 'Bearer error="invalid_token"'
 
 
 async def test_no_authorization_header_is_401(client, ann) -> None:

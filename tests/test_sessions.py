@@ -9,6 +9,7 @@ import sys
 from typing import Any
 
 import httpx
+import jwt
 import pytest
 from conftest import Account, concurrently
 from litestar import Litestar
@@ -95,6 +96,52 @@ async def test_logout_needs_a_bearer_and_touches_only_the_callers_tokens(
     assert (await client.post(LOGOUT, json={"refresh_token": anns})).status_code == 401
     assert (await client.post(LOGOUT, json={"refresh_token": anns}, headers=bob.headers)).status_code == 204
     assert (await refresh(client, anns)).status_code == 200
+
+
+@pytest.mark.backends("postgresql", "sqlite")
+async def test_logout_with_the_access_token_alone_ends_its_session(client: Client, ann: Account) -> None:
+    laptop, phone = await login(client, ann), await login(client, ann)
+    headers = {"Authorization": f"Bearer {laptop['access_token']}"}
+    response = await client.post(LOGOUT, headers=headers)
+    assert response.status_code == 204, response.text
+    assert response.content == b""
+    assert (await refresh(client, laptop["refresh_token"])).status_code == 401
+    assert (await refresh(client, phone["refresh_token"])).status_code == 200  # another session
+
+
+async def test_a_refreshed_access_token_still_names_its_session(client: Client, ann: Account) -> None:
+    first = await login(client, ann)
+    second = (await refresh(client, first["refresh_token"])).json()
+    headers = {"Authorization": f"Bearer {second['access_token']}"}
+    assert (await client.post(LOGOUT, headers=headers)).status_code == 204
+    assert (await refresh(client, second["refresh_token"])).status_code == 401
+
+
+async def test_a_session_id_is_no_way_into_another_users_session(
+    client: Client, ann: Account, bob: Account, settings: Any
+) -> None:
+    """Even a token naming another user's session (signed with the key) ends none of theirs."""
+    anns = await login(client, ann)
+    ann_session = jwt.decode(anns["access_token"], options={"verify_signature": False})["sid"]
+    claims = jwt.decode(bob.token, options={"verify_signature": False})
+    forged = jwt.encode({**claims, "sid": ann_session}, settings.jwt_secret_key, algorithm="HS256")
+    assert (await client.post(LOGOUT, headers={"Authorization": f"Bearer {forged}"})).status_code == 204
+    assert (await refresh(client, anns["refresh_token"])).status_code == 200
+
+
+async def test_a_token_that_names_no_session_must_send_the_refresh_token(
+    client: Client, ann: Account, settings: Any
+) -> None:
+    pair = await login(client, ann)
+    claims = jwt.decode(pair["access_token"], options={"verify_signature": False})
+    claims.pop("sid")
+    headers = {"Authorization": "Bearer " + jwt.encode(claims, settings.jwt_secret_key, algorithm="HS256")}
+    refused = await client.post(LOGOUT, headers=headers)
+    assert refused.status_code == 400
+    assert refused.json()["errors"][0]["field"] == "refresh_token"
+    with_body = await client.post(LOGOUT, json={"refresh_token": pair["refresh_token"]}, headers=headers)
+    assert with_body.status_code == 204
+    assert (await refresh(client, pair["refresh_token"])).status_code == 401
 
 
 @pytest.mark.parametrize(

@@ -9,7 +9,7 @@ from uuid import uuid4
 from litestar import Controller, Request, delete, get, post
 from litestar.connection import ASGIConnection
 from litestar.di import NamedDependency
-from litestar.exceptions import NotAuthorizedException, PermissionDeniedException
+from litestar.exceptions import NotAuthorizedException, PermissionDeniedException, ValidationException
 from litestar.handlers import BaseRouteHandler
 from litestar.middleware import AuthenticationResult
 from litestar.params import JSONBody
@@ -17,7 +17,7 @@ from litestar.security.jwt import JWTAuth, JWTAuthenticationMiddleware
 from litestar.status_codes import HTTP_200_OK, HTTP_201_CREATED, HTTP_204_NO_CONTENT
 from msgspec import Struct
 
-from todo_svc.api.body import StrictBody
+from todo_svc.api.body import OptionalBodyOperation, StrictBody
 from todo_svc.api.errors import error_responses
 from todo_svc.api.rate_limits import AUTH_LIMITED, RATE_LIMIT_HEADERS, TASKS_LIMITED, RateLimits
 from todo_svc.api.schemas import Credentials, RefreshRequest, TokenPair, UserOut
@@ -26,7 +26,7 @@ from todo_svc.core.security import AccessToken
 from todo_svc.db.models import User
 from todo_svc.services.auth import AuthService, normalize_email
 from todo_svc.services.errors import InvalidCredentials
-from todo_svc.services.sessions import SessionService
+from todo_svc.services.sessions import Session, SessionService
 from todo_svc.settings import Settings
 
 PUBLIC: dict[str, Any] = {"exclude_from_auth": True}
@@ -89,7 +89,7 @@ class TokenIssuer:
     def __init__(self, jwt_auth: JWTAuth[Principal, AccessToken]) -> None:
         self._jwt_auth = jwt_auth
 
-    def issue(self, user: User, refresh_token: str) -> TokenPair:
+    def issue(self, user: User, session: Session) -> TokenPair:
         lifetime = self._jwt_auth.default_token_expiration
         token = self._jwt_auth.create_token(
             identifier=str(user.id),
@@ -98,11 +98,12 @@ class TokenIssuer:
             token_audience=next(iter(self._jwt_auth.accepted_audiences or ()), None),
             token_unique_jwt_id=uuid4().hex,
             email=user.email,
+            sid=session.id,
         )
         return TokenPair(
             access_token=token,
             expires_in=int(lifetime.total_seconds()),
-            refresh_token=refresh_token,
+            refresh_token=session.refresh_token,
             user=UserOut.of(user),
         )
 
@@ -132,7 +133,7 @@ class AuthController(Controller):
         return_dto=None,
         security=NO_SECURITY,
         guards=[registration_open],
-        responses=error_responses(400, 403, 409, 413, 429),
+        responses=error_responses(400, 403, 409, 413, 415, 429),
     )
     async def register(
         self,
@@ -151,7 +152,7 @@ class AuthController(Controller):
         dto=StrictBody[Credentials],
         return_dto=None,
         security=NO_SECURITY,
-        responses=error_responses(400, 401, 413, 429),
+        responses=error_responses(400, 401, 413, 415, 429),
     )
     async def login(
         self,
@@ -187,31 +188,41 @@ class SessionController(Controller):
         dto=StrictBody[RefreshRequest],
         return_dto=None,
         security=NO_SECURITY,
-        responses=error_responses(400, 401, 413, 429),
+        responses=error_responses(400, 401, 413, 415, 429),
     )
     async def refresh(
         self, data: JSONBody[RefreshRequest], auth_service: Accounts, sessions: Sessions, tokens: Tokens
     ) -> TokenPair:
         """Trade a refresh token for a new pair; a token used twice revokes its whole family."""
-        user_id, refresh_token = await sessions.rotate(data.refresh_token)
-        return tokens.issue(await auth_service.get_account(user_id), refresh_token)
+        user_id, session = await sessions.rotate(data.refresh_token)
+        return tokens.issue(await auth_service.get_account(user_id), session)
 
     @post(
         "/logout",
         status_code=HTTP_204_NO_CONTENT,
         dto=StrictBody[RefreshRequest],
+        operation_class=OptionalBodyOperation,
         return_dto=None,
         opt={"exclude_from_auth": False},
-        responses=error_responses(400, 401, 413, 429),
+        responses=error_responses(400, 401, 413, 415, 429),
     )
     async def logout(
         self,
-        data: JSONBody[RefreshRequest],
         request: Request[Principal, AccessToken, Any],
         sessions: Sessions,
+        data: JSONBody[RefreshRequest | None] = None,
     ) -> None:
-        """Revoke the refresh token's family (the caller's own tokens only)."""
-        await sessions.end(request.user.id, data.refresh_token)
+        """End the session: the one the access token was issued for, or the refresh token's (the
+        caller's own only); its refresh tokens stop working."""
+        if data is not None:
+            await sessions.end(request.user.id, data.refresh_token)
+        elif request.auth.sid is not None:
+            await sessions.end_session(request.user.id, request.auth.sid)
+        else:  # a token issued before tokens named their session
+            raise ValidationException(
+                "Request body is invalid",
+                extra=[{"field": "refresh_token", "message": "this access token names no session: send it"}],
+            )
 
 
 class AccountController(Controller):

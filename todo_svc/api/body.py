@@ -17,13 +17,14 @@ from typing import Any, Generic, TypeVar
 import msgspec
 from litestar._openapi.schema_generation.plugins.struct import StructSchemaPlugin
 from litestar.dto import AbstractDTO, DTOFieldDefinition
-from litestar.exceptions import ValidationException
+from litestar.exceptions import HTTPException, ValidationException
 from litestar.openapi.spec import Operation, Reference, RequestBody, Schema
 from litestar.typing import FieldDefinition
 
 from todo_svc.api.schemas import InvalidField
 
 T = TypeVar("T")
+_JSON_MEDIA_TYPE = re.compile(r"^\s*application/(?:[\w.+-]+\+)?json\s*(?:;|$)", re.IGNORECASE)
 _NAMED_FIELD = re.compile(r"(?:unknown|missing required) field `(?P<name>[^`]*)`")
 
 
@@ -60,6 +61,10 @@ def decode_body(raw: bytes, model: type[T]) -> T:
             return msgspec.convert(_JSON.decode(raw), type=model, strict=True)  # 2.0 as an integer
     except msgspec.MsgspecError as exc:
         raise body_error(exc) from None
+    except RecursionError:  # arrays or objects nested thousands deep: no body of the API is
+        raise ValidationException(
+            "Request body is invalid", extra=[{"field": "body", "message": "nested too deeply"}]
+        ) from None
     except InvalidField as exc:
         raise ValidationException(
             "Request body is invalid", extra=[{"field": exc.field, "message": exc.message}]
@@ -93,6 +98,9 @@ class StrictBody(AbstractDTO[T], Generic[T]):
         return schema
 
     def decode_bytes(self, value: bytes) -> T:
+        content_type = self.asgi_connection.headers.get("content-type")
+        if value and content_type is not None and not _JSON_MEDIA_TYPE.match(content_type):
+            raise HTTPException(status_code=415, detail="Send the request body as application/json")
         return decode_body(value, self.model_type)
 
 

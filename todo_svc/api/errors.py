@@ -14,6 +14,7 @@ from msgspec import UNSET
 
 from todo_svc.api.schemas import ErrorBody, FieldError
 from todo_svc.core.request_id import request_id
+from todo_svc.core.security import ExpiredToken
 from todo_svc.services.errors import (
     AccountGone,
     DomainError,
@@ -27,6 +28,8 @@ from todo_svc.services.errors import (
     TasksNotFound,
 )
 
+EXPIRED_DETAIL = "The access token expired; get a new one with the refresh token (POST /api/v1/auth/refresh)"
+EXPIRED_CHALLENGE = 'Bearer error="invalid_token", error_description="The access token expired"'
 DOMAIN_STATUS: dict[type[DomainError], int] = {
     TaskNotFound: 404,
     EmailTaken: 409,
@@ -47,6 +50,7 @@ PLAIN_DETAIL = {
     409: "The request conflicts with the current state",
     412: "The task changed since the tag given in If-Match",
     413: "The request body is too large",
+    415: "The request body must be JSON (Content-Type: application/json)",
     422: "The Idempotency-Key was used with a different request",
     429: "Too many requests; wait the seconds given in Retry-After (RateLimit-* tell the limit)",
     500: "An unexpected error occurred; quote the request id when reporting it",
@@ -72,7 +76,7 @@ def error_response(
         checks=checks if checks is not None else UNSET,
     )
     if status == 401:
-        headers = {**(headers or {}), "WWW-Authenticate": _bearer_challenge(request)}
+        headers = {"WWW-Authenticate": _bearer_challenge(request), **(headers or {})}
     return Response(body, status_code=status, headers=headers)
 
 
@@ -121,9 +125,13 @@ def handle_exception(request: Request[Any, Any, Any], exc: Exception) -> Respons
             or isinstance(exc, NotAuthorizedException)
         ):
             detail = PLAIN_DETAIL.get(status, HTTPStatus(status).phrase)
-        if isinstance(exc, NotAuthorizedException) and "authorization" in request.headers:
-            detail = "The access token is missing, malformed, expired or invalid"
-        return error_response(request, status, detail, headers=dict(exc.headers or {}))
+        headers = dict(exc.headers or {})
+        if isinstance(exc, ExpiredToken):  # RFC 6750: a client can tell "refresh" from "log in again"
+            detail = EXPIRED_DETAIL
+            headers["WWW-Authenticate"] = EXPIRED_CHALLENGE
+        elif isinstance(exc, NotAuthorizedException) and "authorization" in request.headers:
+            detail = "The access token is missing, malformed or invalid"
+        return error_response(request, status, detail, headers=headers)
     # The one record of it, with its trace; the body says only "quote the request id".
     structlog.get_logger().error(
         "unhandled error",

@@ -36,7 +36,7 @@ class TaskBatchController(Controller):
         status_code=HTTP_201_CREATED,
         dto=StrictBody[TaskBatchCreate],
         return_dto=None,
-        responses=error_responses(400, 401, 403, 404, 409, 413, 422, 429),
+        responses=error_responses(400, 401, 403, 404, 409, 413, 415, 422, 429),
     )
     async def create_tasks(
         self,
@@ -61,7 +61,7 @@ class TaskBatchController(Controller):
         status_code=HTTP_200_OK,
         dto=StrictBody[TaskBatchComplete],
         return_dto=None,
-        responses=error_responses(400, 401, 403, 404, 413, 429),
+        responses=error_responses(400, 401, 403, 404, 413, 415, 429),
     )
     async def complete_tasks(
         self, user_id: UserId, data: JSONBody[TaskBatchComplete], task_service: Tasks
@@ -75,7 +75,7 @@ class TaskBatchController(Controller):
         status_code=HTTP_200_OK,
         dto=StrictBody[TaskBatchDelete],
         return_dto=None,
-        responses=error_responses(400, 401, 403, 404, 413, 429),
+        responses=error_responses(400, 401, 403, 404, 413, 415, 429),
     )
     async def delete_tasks(
         self, user_id: UserId, data: JSONBody[TaskBatchDelete], task_service: Tasks

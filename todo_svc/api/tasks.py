@@ -81,7 +81,11 @@ class TaskController(Controller):
         completed: FromQuery[bool | None] = None,
         q: Annotated[
             str | None,
-            QueryParameter(max_length=255, description="Case-insensitive substring of title or description."),
+            QueryParameter(
+                max_length=255,
+                pattern=r"^[^\x00]*$",  # PostgreSQL text cannot hold NUL
+                description="Case-insensitive substring of title or description (no NUL character).",
+            ),
         ] = None,
         sort: FromQuery[SortKey] = "-created_at",
         limit: Annotated[int, QueryParameter(ge=1, le=100)] = 50,
@@ -96,7 +100,7 @@ class TaskController(Controller):
         status_code=HTTP_201_CREATED,
         dto=StrictBody[TaskCreate],
         return_dto=None,
-        responses=error_responses(400, 401, 403, 404, 409, 413, 422, 429),
+        responses=error_responses(400, 401, 403, 404, 409, 413, 415, 422, 429),
     )
     async def create_task(
         self,
@@ -134,7 +138,7 @@ class TaskController(Controller):
         "/{task_id:int}",
         dto=StrictBody[TaskReplace],
         return_dto=None,
-        responses=error_responses(400, 401, 403, 404, 412, 413, 429),
+        responses=error_responses(400, 401, 403, 404, 412, 413, 415, 429),
     )
     async def replace_task(
         self,
@@ -152,7 +156,7 @@ class TaskController(Controller):
         "/{task_id:int}",
         dto=StrictBody[TaskPatch],
         return_dto=None,
-        responses=error_responses(400, 401, 403, 404, 412, 413, 429),
+        responses=error_responses(400, 401, 403, 404, 412, 413, 415, 429),
     )
     async def update_task(
         self,
@@ -172,7 +176,7 @@ class TaskController(Controller):
         dto=StrictBody[CompletionSet],
         operation_class=OptionalBodyOperation,
         return_dto=None,
-        responses=error_responses(400, 401, 403, 404, 412, 413, 429),
+        responses=error_responses(400, 401, 403, 404, 412, 413, 415, 429),
     )
     async def complete_task(
         self,

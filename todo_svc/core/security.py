@@ -92,6 +92,13 @@ class PasswordHasher:
         self._pool.shutdown(wait=False, cancel_futures=True)
 
 
+class ExpiredToken(NotAuthorizedException):
+    """A genuine access token past its `exp`: the client can refresh instead of logging in again."""
+
+    def __init__(self) -> None:
+        super().__init__("The access token expired")
+
+
 @dataclass
 class AccessToken(Token):
     """An access token whose claims sit at the top level, as the contract says.
@@ -102,6 +109,7 @@ class AccessToken(Token):
     """
 
     email: str = ""
+    sid: str | None = None  # the refresh-token family (session) the token was issued for
     leeway_seconds: ClassVar[int] = 10
     required_claims: ClassVar[tuple[str, ...]] = ("sub", "exp", "iat", "jti")
 
@@ -136,7 +144,7 @@ class AccessToken(Token):
         """
         token = cls._verify(encoded_token, secret, algorithm, _frozen(audience), _frozen(issuer))
         if token.exp.timestamp() <= time.time() - cls.leeway_seconds:
-            raise NotAuthorizedException("Invalid token")
+            raise ExpiredToken
         return token
 
     @classmethod
@@ -170,10 +178,14 @@ class AccessToken(Token):
                 },
                 leeway=cls.leeway_seconds,
             )
+        except jwt.ExpiredSignatureError:
+            raise ExpiredToken from None  # signed by us and well formed: the client should refresh
         except jwt.InvalidTokenError as error:
             raise NotAuthorizedException("Invalid token") from error
-        sub, email = claims["sub"], claims.get("email", "")
+        sub, email, sid = claims["sub"], claims.get("email", ""), claims.get("sid")
         if not (isinstance(sub, str) and sub.isascii() and sub.isdigit() and isinstance(email, str)):
+            raise NotAuthorizedException("Invalid token")
+        if sid is not None and not isinstance(sid, str):
             raise NotAuthorizedException("Invalid token")
         if claims["iat"] > time.time() + cls.leeway_seconds:
             raise NotAuthorizedException("Invalid token")
@@ -192,6 +204,7 @@ class AccessToken(Token):
             aud=claims.get("aud"),
             jti=claims["jti"],
             email=email,
+            sid=sid,
         )
 
 

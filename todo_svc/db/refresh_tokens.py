@@ -50,12 +50,13 @@ class RefreshTokenRepository(SQLAlchemyAsyncRepository[RefreshToken]):
             statement = statement.where(RefreshToken.user_id == user_id)
         return await self.session.scalar(statement)
 
-    async def revoke_family(self, family: str, now: datetime) -> None:
-        await self.session.execute(
-            update(RefreshToken)
-            .where(RefreshToken.family == family, RefreshToken.revoked_at.is_(None))
-            .values(revoked_at=now, updated_at=now)
+    async def revoke_family(self, family: str, now: datetime, user_id: int | None = None) -> None:
+        statement = update(RefreshToken).where(
+            RefreshToken.family == family, RefreshToken.revoked_at.is_(None)
         )
+        if user_id is not None:
+            statement = statement.where(RefreshToken.user_id == user_id)
+        await self.session.execute(statement.values(revoked_at=now, updated_at=now))
 
     async def commit_now(self) -> None:
         """Commit at once: for the one write that must survive the 401 it leads to (revoking a

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import uuid
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
 from todo_svc.core.security import new_refresh_token, refresh_token_digest
@@ -10,19 +11,28 @@ from todo_svc.db.refresh_tokens import RefreshTokenRepository
 from todo_svc.services.errors import RefreshTokenInvalid
 
 
+@dataclass(frozen=True, slots=True)
+class Session:
+    """A refresh-token family and its newest token. Access tokens name the family (`sid`), so a
+    client can end its session with the access token alone."""
+
+    id: str
+    refresh_token: str
+
+
 class SessionService:
     def __init__(self, tokens: RefreshTokenRepository, lifetime: timedelta) -> None:
         self._tokens = tokens
         self._lifetime = lifetime
 
-    async def start(self, user_id: int, family: str | None = None) -> str:
+    async def start(self, user_id: int, family: str | None = None) -> Session:
         """A refresh token opening a new family (or continuing `family`)."""
         token, digest = new_refresh_token()
         family = family or uuid.uuid4().hex
         await self._tokens.store(user_id, family, digest, datetime.now(UTC) + self._lifetime)
-        return token
+        return Session(id=family, refresh_token=token)
 
-    async def rotate(self, token: str) -> tuple[int, str]:
+    async def rotate(self, token: str) -> tuple[int, Session]:
         """Spend `token` for its owner's id and the next token of its family.
 
         A token that was used or revoked before is a stolen copy or a replay: its
@@ -44,3 +54,7 @@ class SessionService:
         family = await self._tokens.family_of(refresh_token_digest(token), user_id=user_id)
         if family is not None:
             await self._tokens.revoke_family(family, datetime.now(UTC))
+
+    async def end_session(self, user_id: int, session_id: str) -> None:
+        """Log out by the session an access token names (only the caller's own)."""
+        await self._tokens.revoke_family(session_id, datetime.now(UTC), user_id=user_id)
