@@ -238,7 +238,9 @@ async def test_no_instance_answering_is_a_json_error(tmp_path: Path) -> None:
         assert_error_body(answer, answer.status_code)
 
 
-async def test_rolling_restart_under_load_fails_no_request(topology: Topology) -> None:
+async def test_rolling_restart_under_load_fails_no_request(
+    topology: Topology, capsys: pytest.CaptureFixture[str]
+) -> None:
     instances, stop = topology.instances, asyncio.Event()
     async with client(topology.gateway.url, LOAD) as api:
         accounts = [await register(api) for _ in range(4)]
@@ -262,7 +264,8 @@ async def test_rolling_restart_under_load_fails_no_request(topology: Topology) -
 
     served = {i.name: sum(line["route"].startswith("/api/") for line in i.served()) for i in instances}
     retried = sum(", " in line["upstream"] for line in topology.gateway.log())
-    print(f"\nrolling restart: {dict(counts)}; served {served}; retried by nginx {retried}; {restarts}")
+    with capsys.disabled():  # the counts belong in every run's output, not only with -s
+        print(f"\nrolling restart: {dict(counts)}; served {served}; retried by nginx {retried}; {restarts}")
     assert [kind for kind in counts if kind.startswith("failed")] == []
     assert all(counts[kind] > 0 for kind in ("create", "list", "get", "complete"))
     assert all(served.values())
