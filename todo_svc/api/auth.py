@@ -7,11 +7,13 @@ from typing import Any
 from uuid import uuid4
 
 from litestar import Controller, Request, delete, get, post
+from litestar.config.app import AppConfig
 from litestar.connection import ASGIConnection
 from litestar.di import NamedDependency
 from litestar.exceptions import NotAuthorizedException, PermissionDeniedException, ValidationException
 from litestar.handlers import BaseRouteHandler
 from litestar.middleware import AuthenticationResult
+from litestar.openapi.spec import Components, SecurityScheme
 from litestar.params import JSONBody
 from litestar.security.jwt import JWTAuth, JWTAuthenticationMiddleware
 from litestar.status_codes import HTTP_200_OK, HTTP_201_CREATED, HTTP_204_NO_CONTENT
@@ -29,8 +31,10 @@ from todo_svc.services.errors import InvalidCredentials
 from todo_svc.services.sessions import Session, SessionService
 from todo_svc.settings import Settings
 
+BEARER_SCHEME = "BearerToken"
 PUBLIC: dict[str, Any] = {"exclude_from_auth": True}
-NO_SECURITY: list[dict[str, list[str]]] = [{}]
+NO_SECURITY: list[dict[str, list[str]]] = []  # no requirement: public
+BEARER: list[dict[str, list[str]]] = [{BEARER_SCHEME: []}]
 
 
 class Principal(Struct, frozen=True):
@@ -67,9 +71,32 @@ async def principal_from_token(token: AccessToken, _: ASGIConnection[Any, Any, A
     return Principal(id=int(token.sub), email=token.email)
 
 
-def build_jwt_auth(settings: Settings) -> JWTAuth[Principal, AccessToken]:
+class BearerJWTAuth(JWTAuth[Principal, AccessToken]):
+    """Litestar's JWT auth, documented as OpenAPI 3.1 and SDK generators read it.
+
+    Litestar adds the bearer requirement to the whole document and gives the http scheme a
+    `name` (which OpenAPI allows only on apiKey schemes); generators read security per
+    operation, so each protected operation names the scheme itself (`BEARER`) and public ones
+    name none.
+    """
+
+    @property
+    def openapi_components(self) -> Components:
+        scheme = SecurityScheme(
+            type="http", scheme="bearer", bearer_format="JWT", description=self.description
+        )
+        return Components(security_schemes={self.openapi_security_scheme_name: scheme})
+
+    def on_app_init(self, app_config: AppConfig) -> AppConfig:
+        app_config = super().on_app_init(app_config)
+        if app_config.openapi_config is not None:
+            app_config.openapi_config.security = None
+        return app_config
+
+
+def build_jwt_auth(settings: Settings) -> BearerJWTAuth:
     token_cls = type("AccessToken", (AccessToken,), {"leeway_seconds": settings.jwt_leeway_seconds})
-    return JWTAuth[Principal, AccessToken](
+    return BearerJWTAuth(
         retrieve_user_handler=principal_from_token,
         token_secret=settings.jwt_secret_key,
         algorithm="HS256",
@@ -78,7 +105,7 @@ def build_jwt_auth(settings: Settings) -> JWTAuth[Principal, AccessToken]:
         authentication_middleware_class=BearerJWTMiddleware,
         accepted_issuers=[settings.jwt_issuer] if settings.jwt_issuer else None,
         accepted_audiences=[settings.jwt_audience] if settings.jwt_audience else None,
-        openapi_security_scheme_name="BearerToken",
+        openapi_security_scheme_name=BEARER_SCHEME,
         description="An access token from register or login.",
     )
 
@@ -86,7 +113,7 @@ def build_jwt_auth(settings: Settings) -> JWTAuth[Principal, AccessToken]:
 class TokenIssuer:
     """Signs access tokens with the app's JWT settings."""
 
-    def __init__(self, jwt_auth: JWTAuth[Principal, AccessToken]) -> None:
+    def __init__(self, jwt_auth: BearerJWTAuth) -> None:
         self._jwt_auth = jwt_auth
 
     def issue(self, user: User, session: Session) -> TokenPair:
@@ -204,6 +231,7 @@ class SessionController(Controller):
         operation_class=OptionalBodyOperation,
         return_dto=None,
         opt={"exclude_from_auth": False},
+        security=BEARER,
         responses=error_responses(400, 401, 413, 415, 429),
     )
     async def logout(
@@ -228,6 +256,7 @@ class SessionController(Controller):
 class AccountController(Controller):
     path = "/users/me"
     tags = ["users"]  # noqa: RUF012
+    security = BEARER
     opt = TASKS_LIMITED
     response_headers = RATE_LIMIT_HEADERS
 

@@ -33,6 +33,7 @@ RATE_LIMIT_HEADERS = [  # for OpenAPI; the values are set as each response start
         name=f"RateLimit-{name}",
         documentation_only=True,
         description=description,
+        value="0",  # documentation only: Litestar takes the header's schema (a string) from the value's type
     )
     for name, description in (
         ("Limit", "Requests allowed in the window."),

@@ -9,6 +9,7 @@ from litestar.params import JSONBody
 from litestar.status_codes import HTTP_200_OK, HTTP_201_CREATED
 from msgspec import structs
 
+from todo_svc.api.auth import BEARER
 from todo_svc.api.body import StrictBody
 from todo_svc.api.dependencies import Database
 from todo_svc.api.errors import error_responses
@@ -29,6 +30,7 @@ class TaskBatchController(Controller):
     path = "/users/{user_id:int}/tasks/batch"
     tags = ["tasks"]  # noqa: RUF012 - Litestar reads these class attributes
     guards = [requires_owner]  # noqa: RUF012
+    security = BEARER
     opt = TASKS_LIMITED
     response_headers = RATE_LIMIT_HEADERS
 

@@ -16,6 +16,7 @@ from litestar.params import FromQuery, JSONBody, PathParameter, QueryParameter
 from litestar.status_codes import HTTP_200_OK, HTTP_201_CREATED, HTTP_204_NO_CONTENT, HTTP_304_NOT_MODIFIED
 from msgspec import UNSET, structs
 
+from todo_svc.api.auth import BEARER
 from todo_svc.api.body import OptionalBodyOperation, StrictBody
 from todo_svc.api.conditional import IfMatch, IfNoneMatch, accepted_versions, etag, is_current
 from todo_svc.api.dependencies import Database
@@ -38,7 +39,10 @@ UserId = Annotated[
 TaskId = Annotated[int, PathParameter(**exact_bounds(1, MAX_ID), description="The task's id.")]
 Tasks = NamedDependency[TaskService]
 ETAG_HEADER = ResponseHeader(
-    name="ETag", documentation_only=True, description="The task's current version tag."
+    name="ETag",
+    documentation_only=True,
+    description="The task's current version tag.",
+    value='"1.1"',  # documentation only: Litestar takes the header's schema (a string) from the value's type
 )
 NOT_MODIFIED = ResponseSpec(
     data_container=None, description="The task still has the tag given in If-None-Match (no body)."
@@ -70,6 +74,7 @@ class TaskController(Controller):
     path = "/users/{user_id:int}/tasks"
     tags = ["tasks"]  # noqa: RUF012 - Litestar reads these class attributes
     guards = [requires_owner]  # noqa: RUF012
+    security = BEARER
     opt = TASKS_LIMITED
     response_headers = RATE_LIMIT_HEADERS
 
