@@ -296,6 +296,21 @@ def test_the_served_document_is_valid_openapi_3_1(openapi: dict[str, Any]) -> No
     assert errors == []
 
 
+def test_request_bodies_carry_no_defaults_that_generators_read_as_required(openapi: dict[str, Any]) -> None:
+    """openapi-typescript makes a defaulted field required: the default is said in words instead."""
+    schemas = openapi["components"]["schemas"]
+    bodies = {
+        operation["requestBody"]["content"]["application/json"]["schema"]["$ref"].rsplit("/", 1)[1]
+        for _, _, operation in operations(openapi)
+        if "requestBody" in operation
+    }
+    assert {"TaskCreate", "TaskReplace", "Credentials"} <= bodies
+    for name in bodies:
+        for field, schema in schemas[name].get("properties", {}).items():
+            assert "default" not in schema, (name, field, schema)
+    assert "Defaults to false." in schemas["TaskCreate"]["properties"]["completed"]["description"]
+
+
 def test_protected_operations_require_bearer_and_public_ones_do_not(openapi: dict[str, Any]) -> None:
     """Per operation, with nothing at the root: SDK generators read only an operation's own security."""
     bearer = bearer_schemes(openapi)

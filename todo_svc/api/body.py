@@ -105,7 +105,12 @@ class StrictBody(AbstractDTO[T], Generic[T]):
 
 
 class StrictStructSchemaPlugin(StructSchemaPlugin):
-    """`additionalProperties: false` for the Structs that forbid unknown fields (Litestar leaves it out)."""
+    """The request bodies (the Structs that forbid unknown fields), documented as they are read.
+
+    `additionalProperties: false`, which Litestar leaves out; and an optional field's default in
+    its description instead of a `default` keyword, which some SDK generators (openapi-typescript)
+    turn into a required field of the request type.
+    """
 
     def is_plugin_supported_field(self, field_definition: FieldDefinition) -> bool:
         return super().is_plugin_supported_field(field_definition) and bool(
@@ -115,6 +120,11 @@ class StrictStructSchemaPlugin(StructSchemaPlugin):
     def to_openapi_schema(self, field_definition: FieldDefinition, schema_creator: Any) -> Schema:
         schema = super().to_openapi_schema(field_definition, schema_creator)
         schema.additional_properties = False
+        for field in (schema.properties or {}).values():
+            if isinstance(field, Schema) and field.default is not None:
+                told = f"Defaults to {msgspec.json.encode(field.default).decode()}."
+                field.description = f"{field.description} {told}" if field.description else told
+                field.default = None
         return schema
 
 
