@@ -311,6 +311,21 @@ def test_request_bodies_carry_no_defaults_that_generators_read_as_required(opena
     assert "Defaults to false." in schemas["TaskCreate"]["properties"]["completed"]["description"]
 
 
+def test_optional_header_parameters_are_plain_strings(openapi: dict[str, Any]) -> None:
+    """A `string | null` header makes generated clients accept None, and send it."""
+    headers = [
+        (method, path, parameter)
+        for method, path, operation in operations(openapi)
+        for parameter in operation.get("parameters", [])
+        if parameter["in"] == "header"
+    ]
+    names = {parameter["name"] for _, _, parameter in headers}
+    assert names >= {"If-Match", "If-None-Match", "Idempotency-Key"}
+    for method, path, parameter in headers:
+        assert parameter["schema"].get("type") == "string", (method, path, parameter)
+        assert "oneOf" not in parameter["schema"], (method, path, parameter)
+
+
 def test_protected_operations_require_bearer_and_public_ones_do_not(openapi: dict[str, Any]) -> None:
     """Per operation, with nothing at the root: SDK generators read only an operation's own security."""
     bearer = bearer_schemes(openapi)

@@ -12,6 +12,7 @@ from typing import Annotated
 
 from litestar.params import HeaderParameter
 
+from todo_svc.api.schemas import OPTIONAL_HEADER
 from todo_svc.db.repositories import TaskRecord
 
 _TAG = re.compile(r'\s*(W/)?"([^"]*)"\s*(?:,|$)')
@@ -19,13 +20,19 @@ _TAG = re.compile(r'\s*(W/)?"([^"]*)"\s*(?:,|$)')
 IfMatch = Annotated[
     str | None,
     HeaderParameter(
-        name="If-Match", required=False, description="Change only if the task still has this ETag."
+        name="If-Match",
+        schema_extra=OPTIONAL_HEADER,
+        required=False,
+        description="Change only if the task still has this ETag.",
     ),
 ]
 IfNoneMatch = Annotated[
     str | None,
     HeaderParameter(
-        name="If-None-Match", required=False, description="304 when the task still has this ETag."
+        name="If-None-Match",
+        schema_extra=OPTIONAL_HEADER,
+        required=False,
+        description="304 when the task still has this ETag.",
     ),
 ]
 

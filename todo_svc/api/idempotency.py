@@ -12,6 +12,7 @@ from litestar.enums import MediaType
 from litestar.params import HeaderParameter
 
 from todo_svc.api.dependencies import idempotency_service
+from todo_svc.api.schemas import OPTIONAL_HEADER
 from todo_svc.db.models import IdempotencyRecord
 from todo_svc.db.session import RequestDatabase
 
@@ -19,6 +20,7 @@ IdempotencyKey = Annotated[
     str | None,
     HeaderParameter(
         name="Idempotency-Key",
+        schema_extra=OPTIONAL_HEADER,
         required=False,
         pattern=r"^[\x21-\x7e]{1,255}$",
         description="1 to 255 visible ASCII characters. A retry with the same key and body within 24 hours "

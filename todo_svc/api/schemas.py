@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from collections import Counter
 from datetime import datetime
-from typing import TYPE_CHECKING, Annotated, Literal
+from typing import TYPE_CHECKING, Annotated, Any, Literal
 
 from msgspec import UNSET, Meta, Struct, UnsetType
 
@@ -57,6 +57,11 @@ Title = Annotated[
     ),
 ]
 Description = Annotated[str, Meta(max_length=10_000, pattern=NoNul)]
+
+
+# An optional header is a plain string in OpenAPI: Litestar documents `str | None` as a oneOf with
+# null, which generated clients then accept (and send as "None").
+OPTIONAL_HEADER: dict[str, Any] = {"oneOf": None, "type": "string"}
 
 
 class InvalidField(Exception):
