@@ -326,6 +326,24 @@ def test_optional_header_parameters_are_plain_strings(openapi: dict[str, Any]) -
         assert "oneOf" not in parameter["schema"], (method, path, parameter)
 
 
+def test_every_operation_documents_500_and_the_headers_it_sends(openapi: dict[str, Any]) -> None:
+    """A client generated from the document parses a 500 as the error body, and finds the headers
+    each answer carries."""
+    for method, path, operation in operations(openapi):
+        assert "500" in operation["responses"], (method, path)
+
+    def success_headers(method: str, path: str) -> set[str]:
+        responses = openapi["paths"][path][method]["responses"]
+        (success,) = (response for status, response in responses.items() if status.startswith("2"))
+        return set(success.get("headers", {}))
+
+    tasks, task = "/api/v1/users/{user_id}/tasks", "/api/v1/users/{user_id}/tasks/{task_id}"
+    assert {"Location", "ETag", "Idempotent-Replayed"} <= success_headers("post", tasks)
+    assert "Idempotent-Replayed" in success_headers("post", f"{tasks}/batch")
+    for method, path in (("get", task), ("put", task), ("patch", task), ("patch", f"{task}/complete")):
+        assert "ETag" in success_headers(method, path), (method, path)
+
+
 def test_protected_operations_require_bearer_and_public_ones_do_not(openapi: dict[str, Any]) -> None:
     """Per operation, with nothing at the root: SDK generators read only an operation's own security."""
     bearer = bearer_schemes(openapi)

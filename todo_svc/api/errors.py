@@ -145,12 +145,13 @@ def handle_exception(request: Request[Any, Any, Any], exc: Exception) -> Respons
 
 
 def error_responses(*statuses: int) -> dict[int, ResponseSpec]:
-    """OpenAPI entries for the error statuses an operation can answer, all with the contract's body."""
+    """OpenAPI entries for the error statuses an operation can answer, all with the contract's body
+    (500 on every one: clients should parse it like any other error, not as "unexpected")."""
     return {
         status: ResponseSpec(
             data_container=ErrorBody,
             description=PLAIN_DETAIL.get(status, HTTPStatus(status).phrase),
             generate_examples=False,
         )
-        for status in statuses
+        for status in (*statuses, 500)
     }

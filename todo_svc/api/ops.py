@@ -25,7 +25,14 @@ READINESS_TIMEOUT_SECONDS = 2.0
 FAILURES = CheckLog(logging.getLogger("todo_svc.readiness"))
 
 
-@get("/health", opt=PUBLIC, security=NO_SECURITY, tags=["ops"], cache_control=None)
+@get(
+    "/health",
+    opt=PUBLIC,
+    security=NO_SECURITY,
+    tags=["ops"],
+    cache_control=None,
+    responses=error_responses(),
+)
 async def health() -> Health:
     """Liveness: the process answers. Touches no dependency."""
     return Health()
@@ -88,7 +95,8 @@ async def readiness(
             media_type=MediaType.TEXT,
             description="Prometheus text.",
             generate_examples=False,
-        )
+        ),
+        **error_responses(),
     },
 )
 async def metrics() -> Response[bytes]:

@@ -23,7 +23,7 @@ from todo_svc.api.schemas import (
     TaskList,
     TaskOut,
 )
-from todo_svc.api.tasks import Tasks, UserId, requires_owner
+from todo_svc.api.tasks import REPLAYED_HEADER, Tasks, UserId, requires_owner
 
 
 class TaskBatchController(Controller):
@@ -37,6 +37,7 @@ class TaskBatchController(Controller):
     @post(
         status_code=HTTP_201_CREATED,
         dto=StrictBody[TaskBatchCreate],
+        response_headers=[REPLAYED_HEADER],
         return_dto=None,
         responses=error_responses(400, 401, 403, 404, 409, 413, 415, 422, 429),
     )

@@ -44,6 +44,18 @@ ETAG_HEADER = ResponseHeader(
     description="The task's current version tag.",
     value='"1.1"',  # documentation only: Litestar takes the header's schema (a string) from the value's type
 )
+LOCATION_HEADER = ResponseHeader(
+    name="Location",
+    documentation_only=True,
+    description="The new task's path.",
+    value="/api/v1/users/1/tasks/1",  # documentation only, as above
+)
+REPLAYED_HEADER = ResponseHeader(
+    name="Idempotent-Replayed",
+    documentation_only=True,
+    description="`true` when this is the stored answer to an earlier request with the same Idempotency-Key.",
+    value="true",  # documentation only, as above
+)
 NOT_MODIFIED = ResponseSpec(
     data_container=None, description="The task still has the tag given in If-None-Match (no body)."
 )
@@ -105,6 +117,7 @@ class TaskController(Controller):
         status_code=HTTP_201_CREATED,
         dto=StrictBody[TaskCreate],
         return_dto=None,
+        response_headers=[ETAG_HEADER, LOCATION_HEADER, REPLAYED_HEADER],
         responses=error_responses(400, 401, 403, 404, 409, 413, 415, 422, 429),
     )
     async def create_task(
@@ -142,6 +155,7 @@ class TaskController(Controller):
     @put(
         "/{task_id:int}",
         dto=StrictBody[TaskReplace],
+        response_headers=[ETAG_HEADER],
         return_dto=None,
         responses=error_responses(400, 401, 403, 404, 412, 413, 415, 429),
     )
@@ -160,6 +174,7 @@ class TaskController(Controller):
     @patch(
         "/{task_id:int}",
         dto=StrictBody[TaskPatch],
+        response_headers=[ETAG_HEADER],
         return_dto=None,
         responses=error_responses(400, 401, 403, 404, 412, 413, 415, 429),
     )
@@ -179,6 +194,7 @@ class TaskController(Controller):
     @patch(
         "/{task_id:int}/complete",
         dto=StrictBody[CompletionSet],
+        response_headers=[ETAG_HEADER],
         operation_class=OptionalBodyOperation,
         return_dto=None,
         responses=error_responses(400, 401, 403, 404, 412, 413, 415, 429),
