@@ -67,6 +67,10 @@ container tag="todo-svc:latest":
 container-test:
     CONTAINER_ENGINE='{{container_engine}}' deploy/container-test.sh
 
+# Write the OpenAPI document the service serves to docs/openapi.json (commit it with the change)
+openapi:
+    {{bin}}/todo-svc openapi -o docs/openapi.json
+
 # Create a migration from model changes: just revision "add a column"
 revision message:
     {{bin}}/todo-svc db revision -m "{{message}}"

@@ -3,18 +3,20 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import re
 import socket
 from collections.abc import AsyncIterator, Iterator
 from datetime import datetime, timedelta
 from http import HTTPStatus
+from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
 import httpx
 import pytest
-from conftest import make_settings
+from conftest import make_settings, run_cli
 from litestar import Litestar
 from litestar.routes import HTTPRoute
 from litestar.testing import AsyncTestClient
@@ -289,6 +291,18 @@ def bearer_schemes(document: dict[str, Any]) -> set[str]:
         for name, scheme in schemes.items()
         if scheme.get("type") == "http" and str(scheme.get("scheme", "")).lower() == "bearer"
     }
+
+
+def test_the_committed_document_is_the_one_served(openapi: dict[str, Any], project_root: Path) -> None:
+    """docs/openapi.json is the contract under review: a change to the served one must change it."""
+    committed = json.loads((project_root / "docs" / "openapi.json").read_text())
+    assert committed == openapi, "the served document changed: run `todo-svc openapi -o docs/openapi.json`"
+
+
+def test_todo_svc_openapi_prints_the_served_document(openapi: dict[str, Any], tmp_path: Path) -> None:
+    printed = run_cli("openapi", database_url="sqlite:///unused.db", cwd=tmp_path)
+    assert printed.returncode == 0, printed.stderr
+    assert json.loads(printed.stdout) == openapi
 
 
 def test_the_served_document_is_valid_openapi_3_1(openapi: dict[str, Any]) -> None:

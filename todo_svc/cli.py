@@ -99,6 +99,24 @@ def _warn_about_connections(settings: Settings) -> None:
         )
 
 
+@main.command()
+@click.option(
+    "-o", "--output", type=click.Path(dir_okay=False, path_type=Path), help="write it here, not to stdout"
+)
+def openapi(output: Path | None) -> None:
+    """Print the OpenAPI document the service serves (docs/openapi.json is this, committed)."""
+    import json
+
+    from todo_svc.app import create_app
+
+    app = create_app(msgspec.structs.replace(_settings(), docs_enabled=True))
+    document = json.dumps(app.openapi_schema.to_schema(), indent=2, ensure_ascii=False) + "\n"
+    if output is None:
+        click.echo(document, nl=False)
+    else:
+        output.write_text(document, encoding="utf-8")
+
+
 @main.group()
 def db() -> None:
     """Database migrations (the only entry point to them)."""
