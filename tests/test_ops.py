@@ -358,6 +358,22 @@ def test_every_operation_documents_500_and_the_headers_it_sends(openapi: dict[st
         assert "ETag" in success_headers(method, path), (method, path)
 
 
+def test_no_single_branch_one_of(openapi: dict[str, Any]) -> None:
+    """A field that may be left out is its type: generators name a lone branch `…Type0`."""
+
+    def walk(node: Any, where: str) -> Iterator[str]:
+        if isinstance(node, dict):
+            if len(node.get("oneOf", [None, None])) == 1 or len(node.get("anyOf", [None, None])) == 1:
+                yield where
+            for key, value in node.items():
+                yield from walk(value, f"{where}/{key}")
+        elif isinstance(node, list):
+            for index, value in enumerate(node):
+                yield from walk(value, f"{where}[{index}]")
+
+    assert list(walk(openapi, "")) == []
+
+
 def test_protected_operations_require_bearer_and_public_ones_do_not(openapi: dict[str, Any]) -> None:
     """Per operation, with nothing at the root: SDK generators read only an operation's own security."""
     bearer = bearer_schemes(openapi)

@@ -110,7 +110,7 @@ def openapi(output: Path | None) -> None:
     from todo_svc.app import create_app
 
     app = create_app(msgspec.structs.replace(_settings(), docs_enabled=True))
-    document = json.dumps(app.openapi_schema.to_schema(), indent=2, ensure_ascii=False) + "\n"
+    document = json.dumps(app.openapi_schema.to_schema(), indent=2, ensure_ascii=False, sort_keys=True) + "\n"
     if output is None:
         click.echo(document, nl=False)
     else:

@@ -9,6 +9,7 @@ say that unknown fields are rejected.
 
 from __future__ import annotations
 
+import dataclasses
 import re
 from collections.abc import Generator
 from dataclasses import dataclass
@@ -105,27 +106,43 @@ class StrictBody(AbstractDTO[T], Generic[T]):
 
 
 class StrictStructSchemaPlugin(StructSchemaPlugin):
-    """The request bodies (the Structs that forbid unknown fields), documented as they are read.
+    """Every Struct documented as it is read and written.
 
-    `additionalProperties: false`, which Litestar leaves out; and an optional field's default in
+    A field that may be left out (`T | UnsetType`) is `T`, not a one-branch `oneOf` (generators
+    name such a branch `…Type0`). Request bodies (the Structs that forbid unknown fields) get
+    `additionalProperties: false`, which Litestar leaves out, and an optional field's default in
     its description instead of a `default` keyword, which some SDK generators (openapi-typescript)
     turn into a required field of the request type.
     """
 
-    def is_plugin_supported_field(self, field_definition: FieldDefinition) -> bool:
-        return super().is_plugin_supported_field(field_definition) and bool(
-            field_definition.type_.__struct_config__.forbid_unknown_fields
-        )
-
     def to_openapi_schema(self, field_definition: FieldDefinition, schema_creator: Any) -> Schema:
         schema = super().to_openapi_schema(field_definition, schema_creator)
+        properties = schema.properties or {}
+        for name, field in properties.items():
+            properties[name] = _without_single_branch(field)
+        if not field_definition.type_.__struct_config__.forbid_unknown_fields:
+            return schema
         schema.additional_properties = False
-        for field in (schema.properties or {}).values():
+        for field in properties.values():
             if isinstance(field, Schema) and field.default is not None:
                 told = f"Defaults to {msgspec.json.encode(field.default).decode()}."
                 field.description = f"{field.description} {told}" if field.description else told
                 field.default = None
         return schema
+
+
+def _without_single_branch(field: Schema | Reference) -> Schema | Reference:
+    """`{"oneOf": [X], …}` as X with the wrapper's own keywords (description, bounds) kept."""
+    if not (isinstance(field, Schema) and field.one_of and len(field.one_of) == 1):
+        return field
+    (branch,) = field.one_of
+    field.one_of = None
+    if isinstance(branch, Reference):
+        return branch if field == Schema() else Schema(all_of=[branch], description=field.description)
+    for attribute in dataclasses.fields(branch):
+        if getattr(field, attribute.name) is None:
+            setattr(field, attribute.name, getattr(branch, attribute.name))
+    return field
 
 
 @dataclass
