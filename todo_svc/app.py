@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import gc
+import logging
 from collections.abc import AsyncGenerator, Callable
 from contextlib import asynccontextmanager
 
@@ -28,6 +29,7 @@ from todo_svc.api.errors import handle_exception
 from todo_svc.api.rate_limits import RateLimitMiddleware, RateLimits, rate_limit_headers
 from todo_svc.core import metrics
 from todo_svc.core.access_log import AccessLog
+from todo_svc.core.check_log import CheckLog
 from todo_svc.core.drain import CONNECTION_CLOSE, Drain
 from todo_svc.core.logging import configure_logging
 from todo_svc.core.middleware import ResponseHeaders
@@ -134,6 +136,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
                 "database_engine": engine,
                 "redis": redis_client,
                 "drain": drain,
+                "readiness_log": CheckLog(logging.getLogger("todo_svc.readiness")),
                 "database_session_maker": db_config.create_session_maker(),
             }
         ),

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import logging
 import os
 from collections.abc import Awaitable, Callable
 from typing import Any
@@ -22,7 +21,6 @@ from todo_svc.core.check_log import CheckLog
 from todo_svc.core.metrics import MULTIPROCESS_DIR_VARIABLE
 
 READINESS_TIMEOUT_SECONDS = 2.0
-FAILURES = CheckLog(logging.getLogger("todo_svc.readiness"))
 
 
 @get(
@@ -38,17 +36,17 @@ async def health() -> Health:
     return Health()
 
 
-async def _check(name: str, probe: Callable[[], Awaitable[Any]]) -> str:
+async def _check(log: CheckLog, name: str, probe: Callable[[], Awaitable[Any]]) -> str:
     try:
         async with asyncio.timeout(READINESS_TIMEOUT_SECONDS):
             await probe()
     except TimeoutError:
-        FAILURES.failed(name, "timeout", f"no answer within {READINESS_TIMEOUT_SECONDS} s")
+        log.failed(name, "timeout", f"no answer within {READINESS_TIMEOUT_SECONDS} s")
         return "timeout"
     except Exception as exc:  # any failure means "not ready"; its text stays out of the body and the log
-        FAILURES.failed(name, "unavailable", _error_class(exc))
+        log.failed(name, "unavailable", _error_class(exc))
         return "unavailable"
-    FAILURES.passed(name)
+    log.passed(name)
     return "ok"
 
 
@@ -74,9 +72,10 @@ async def readiness(
         return error_response(  # type: ignore[return-value]
             request, 503, "The instance is shutting down", checks={"shutdown": "draining"}
         )
-    checks = {"database": await _check("database", lambda: _select_one(db_engine))}
+    log = request.app.state.readiness_log
+    checks = {"database": await _check(log, "database", lambda: _select_one(db_engine))}
     if (redis_client := request.app.state.redis) is not None:
-        checks["redis"] = await _check("redis", redis_client.ping)
+        checks["redis"] = await _check(log, "redis", redis_client.ping)
     if all(state == "ok" for state in checks.values()):
         return Response(Readiness(status="ok", checks=checks))
     return error_response(request, 503, "A dependency is not available", checks=checks)  # type: ignore[return-value]

@@ -53,7 +53,7 @@ class SessionService:
         """Log out: revoke the family of the caller's token (unknown tokens change nothing)."""
         family = await self._tokens.family_of(refresh_token_digest(token), user_id=user_id)
         if family is not None:
-            await self._tokens.revoke_family(family, datetime.now(UTC))
+            await self.end_session(user_id, family)
 
     async def end_session(self, user_id: int, session_id: str) -> None:
         """Log out by the session an access token names (only the caller's own)."""
