@@ -10,8 +10,6 @@ import os
 import random
 import re
 import signal
-import subprocess
-import sys
 import time
 import uuid
 from collections import Counter
@@ -23,7 +21,7 @@ from typing import Any
 
 import httpx
 from debian import debian_program
-from servers import Server, wait_until_up
+from servers import Server, launch, wait_until_up
 
 NGINX_CONFIG = Path(__file__).resolve().parent.parent / "deploy" / "nginx" / "nginx.conf"
 PASSWORD = "correct horse battery"
@@ -169,13 +167,9 @@ class Instance:
         return self.folder / f"{self.name}.log"
 
     async def start(self) -> None:
-        with self.output.open("ab") as sink:  # every run of the instance in one log
-            self.process = await asyncio.create_subprocess_exec(
-                str(Path(sys.executable).parent / "todo-svc"), "serve",
-                env={**os.environ, **self.environment, "PORT": str(self.port)},
-                cwd=self.folder,  # no .env of the checkout is read
-                stdout=sink, stderr=subprocess.STDOUT,
-            )  # fmt: skip
+        environment = {**os.environ, **self.environment, "PORT": str(self.port)}
+        # Every run of the instance in one log; in its own folder, so no .env of the checkout is read.
+        self.process = await launch(self.output, environment, append=True, cwd=self.folder)
         await wait_until_up(Server(url=self.url, process=self.process, output=self.output))
 
     async def restart(self, drain_seconds: float) -> tuple[int, str]:

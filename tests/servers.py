@@ -43,15 +43,7 @@ async def serving(
         "PORT": str(port),
         **settings,
     }
-    with output.open("wb") as sink:
-        process = await asyncio.create_subprocess_exec(
-            str(Path(sys.executable).parent / "todo-svc"),
-            "serve",
-            *options,
-            env=environment,
-            stdout=sink,
-            stderr=subprocess.STDOUT,
-        )
+    process = await launch(output, environment, *options)
     server = Server(url=f"http://127.0.0.1:{port}", process=process, output=output)
     try:
         await wait_until_up(server)
@@ -60,6 +52,22 @@ async def serving(
         if process.returncode is None:
             process.terminate()
             await asyncio.wait_for(process.wait(), timeout=60)
+
+
+async def launch(
+    output: Path, environment: dict[str, str], *options: str, append: bool = False, cwd: Path | None = None
+) -> asyncio.subprocess.Process:
+    """`todo-svc serve OPTIONS` in a child process, its output (both streams) in `output`."""
+    with output.open("ab" if append else "wb") as sink:
+        return await asyncio.create_subprocess_exec(
+            str(Path(sys.executable).parent / "todo-svc"),
+            "serve",
+            *options,
+            env=environment,
+            cwd=cwd,
+            stdout=sink,
+            stderr=subprocess.STDOUT,
+        )
 
 
 async def wait_until_up(server: Server, timeout_seconds: float = 60.0) -> None:
