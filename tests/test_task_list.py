@@ -184,6 +184,13 @@ async def test_q_is_a_case_insensitive_substring_of_title_or_description(client,
     assert len(ids(await page(client, ann, q=""))) == 4
 
 
+@both_backends
+async def test_null_is_a_word_in_q_and_no_filter_in_completed(client, engine, ann) -> None:
+    seeded = await seed(engine, ann, [{"title": "null pointer"}, {"title": "done", "completed": True}])
+    assert ids(await page(client, ann, q="null")) == [seeded[0]]
+    assert sorted(ids(await page(client, ann, completed="null"))) == seeded
+
+
 LITERAL_TITLES = [
     "100% done",
     "100 done",

@@ -26,6 +26,7 @@ from todo_svc.api.dependencies import (
     provide_task_service,
 )
 from todo_svc.api.errors import handle_exception
+from todo_svc.api.openapi import ContractJsonPlugin
 from todo_svc.api.rate_limits import RateLimitMiddleware, RateLimits, rate_limit_headers
 from todo_svc.core import metrics
 from todo_svc.core.access_log import AccessLog
@@ -66,7 +67,7 @@ def openapi_config(settings: Settings) -> OpenAPIConfig | None:
         version="1.0.0",
         description="Users register, log in with short-lived JWTs and manage their own tasks.",
         openapi_router=Router(DOCS_PATH, route_handlers=[], include_in_schema=False, opt=PUBLIC),
-        render_plugins=[SwaggerRenderPlugin(path="/"), RedocRenderPlugin(path="/redoc")],
+        render_plugins=[SwaggerRenderPlugin(path="/"), RedocRenderPlugin(path="/redoc"), ContractJsonPlugin()],
         operation_id_creator=operation_id,
         use_handler_docstrings=True,
     )

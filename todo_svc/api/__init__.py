@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import inspect
+import re
 from typing import Any
 
 from litestar import Controller, Request, Response, Router
@@ -57,6 +59,16 @@ def legacy(controller: type[Controller], path: str, successor_prefix: str) -> ty
         handlers = controller.get_route_handlers(self)  # copies: the canonical handlers stay as they are
         for handler in handlers:
             if isinstance(handler, HTTPRouteHandler):
+                # Said in words too: some generators (openapi-python-client) drop `deprecated`.
+                successor = operation_id(handler, handler.http_methods, None)
+                (method,) = handler.http_methods
+                (handler_path,) = handler.paths
+                where = re.sub(
+                    r"\{(\w+):\w+\}", r"{\1}", new_prefix + (path + handler_path).removeprefix(old_prefix)
+                )
+                handler.description = f"Deprecated: use `{successor}` ({method} {where.rstrip('/')}).\n\n" + (
+                    inspect.getdoc(handler.fn) or ""
+                )
                 handler.deprecated = True
                 handler.opt = {**handler.opt, SUCCESSOR: (old_prefix, new_prefix)}
         return handlers

@@ -22,7 +22,7 @@ from litestar.exceptions import HTTPException, ValidationException
 from litestar.openapi.spec import Operation, Reference, RequestBody, Schema
 from litestar.typing import FieldDefinition
 
-from todo_svc.api.schemas import InvalidField
+from todo_svc.api.schemas import REQUEST_EXAMPLES, InvalidField
 
 T = TypeVar("T")
 _JSON_MEDIA_TYPE = re.compile(r"^\s*application/(?:[\w.+-]+\+)?json\s*(?:;|$)", re.IGNORECASE)
@@ -112,7 +112,7 @@ class StrictStructSchemaPlugin(StructSchemaPlugin):
     name such a branch `…Type0`). Request bodies (the Structs that forbid unknown fields) get
     `additionalProperties: false`, which Litestar leaves out, and an optional field's default in
     its description instead of a `default` keyword, which some SDK generators (openapi-typescript)
-    turn into a required field of the request type.
+    turn into a required field of the request type, and their example as a whole.
     """
 
     def to_openapi_schema(self, field_definition: FieldDefinition, schema_creator: Any) -> Schema:
@@ -123,6 +123,8 @@ class StrictStructSchemaPlugin(StructSchemaPlugin):
         if not field_definition.type_.__struct_config__.forbid_unknown_fields:
             return schema
         schema.additional_properties = False
+        if (example := REQUEST_EXAMPLES.get(field_definition.type_)) is not None:
+            schema.examples = [example]
         for field in properties.values():
             if isinstance(field, Schema) and field.default is not None:
                 told = f"Defaults to {msgspec.json.encode(field.default).decode()}."

@@ -59,9 +59,13 @@ Title = Annotated[
 Description = Annotated[str, Meta(max_length=10_000, pattern=NoNul)]
 
 
-# An optional header is a plain string in OpenAPI: Litestar documents `str | None` as a oneOf with
-# null, which generated clients then accept (and send as "None").
-OPTIONAL_HEADER: dict[str, Any] = {"oneOf": None, "type": "string"}
+def plain_optional(json_type: str) -> dict[str, Any]:
+    """The `schema_extra` of an optional parameter: its type, not Litestar's oneOf with null,
+    which generated clients then accept (and send as "None")."""
+    return {"oneOf": None, "type": json_type}
+
+
+OPTIONAL_HEADER = plain_optional("string")
 
 
 class InvalidField(Exception):
@@ -241,3 +245,17 @@ class Health(Struct):
 class Readiness(Struct):
     status: Literal["ok"]
     checks: dict[str, str]
+
+
+# What "Try it out" starts from, one per request body (a test decodes each as its Struct).
+REQUEST_EXAMPLES: dict[type[Struct], dict[str, Any]] = {
+    Credentials: {"email": "ann@example.org", "password": "correct horse battery"},
+    TaskCreate: {"title": "Buy milk", "description": "Two litres, semi-skimmed", "completed": False},
+    TaskReplace: {"title": "Buy oat milk", "description": "Two litres", "completed": False},
+    TaskPatch: {"completed": True},
+    CompletionSet: {"completed": True},
+    TaskBatchCreate: {"tasks": [{"title": "Buy milk"}, {"title": "Call the plumber", "completed": False}]},
+    TaskBatchComplete: {"ids": [1, 2], "completed": True},
+    TaskBatchDelete: {"ids": [1, 2]},
+    RefreshRequest: {"refresh_token": "the refresh_token of your last login or refresh"},
+}

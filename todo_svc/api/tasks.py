@@ -12,7 +12,7 @@ from litestar.enums import HttpMethod
 from litestar.exceptions import PermissionDeniedException
 from litestar.handlers import BaseRouteHandler
 from litestar.openapi import ResponseSpec
-from litestar.params import FromQuery, JSONBody, PathParameter, QueryParameter
+from litestar.params import JSONBody, PathParameter, QueryParameter
 from litestar.status_codes import HTTP_200_OK, HTTP_201_CREATED, HTTP_204_NO_CONTENT, HTTP_304_NOT_MODIFIED
 from msgspec import UNSET, structs
 
@@ -23,7 +23,15 @@ from todo_svc.api.dependencies import Database
 from todo_svc.api.errors import error_responses
 from todo_svc.api.idempotency import IdempotencyKey, replay_or_run
 from todo_svc.api.rate_limits import RATE_LIMIT_HEADERS, TASKS_LIMITED
-from todo_svc.api.schemas import CompletionSet, TaskCreate, TaskOut, TaskPage, TaskPatch, TaskReplace
+from todo_svc.api.schemas import (
+    CompletionSet,
+    TaskCreate,
+    TaskOut,
+    TaskPage,
+    TaskPatch,
+    TaskReplace,
+    plain_optional,
+)
 from todo_svc.db.repositories import MAX_ID, SortKey, TaskQuery, TaskRecord
 from todo_svc.services.tasks import TaskService
 
@@ -95,17 +103,25 @@ class TaskController(Controller):
         self,
         user_id: UserId,
         task_service: Tasks,
-        completed: FromQuery[bool | None] = None,
+        completed: Annotated[
+            bool | None,
+            QueryParameter(
+                description="Only completed (true) or open (false) tasks; all when left out (or null).",
+            ),
+        ] = None,
         q: Annotated[
             str | None,
             QueryParameter(
                 max_length=255,
                 pattern=r"^[^\x00]*$",  # PostgreSQL text cannot hold NUL
                 description="Case-insensitive substring of title or description (no NUL character).",
+                schema_extra=plain_optional("string"),
             ),
         ] = None,
-        sort: FromQuery[SortKey] = "-created_at",
-        limit: Annotated[int, QueryParameter(ge=1, le=100)] = 50,
+        sort: Annotated[
+            SortKey, QueryParameter(description="The order of the page; a leading `-` is descending.")
+        ] = "-created_at",
+        limit: Annotated[int, QueryParameter(**exact_bounds(1, 100))] = 50,
         offset: Annotated[int, QueryParameter(**exact_bounds(0, MAX_ID))] = 0,
     ) -> TaskPage:
         """A page of the user's tasks, filtered and sorted, with the number of all matches."""
