@@ -212,6 +212,16 @@ def test_every_operation_documents_500_and_the_headers_it_sends(openapi: dict[st
     assert "Idempotent-Replayed" in success_headers("post", f"{tasks}/batch")
     for method, path in (("get", task), ("put", task), ("patch", task), ("patch", f"{task}/complete")):
         assert "ETag" in success_headers(method, path), (method, path)
+    assert "ETag" in openapi["paths"][task]["get"]["responses"]["304"]["headers"]
+
+
+def test_response_fields_that_are_always_sent_are_required(openapi: dict[str, Any]) -> None:
+    """A defaulted field of an answer is still sent: generators must not type it `| Unset`."""
+    schemas = openapi["components"]["schemas"]
+    assert "token_type" in schemas["TokenPair"]["required"]
+    assert schemas["Health"]["required"] == ["status"]
+    assert set(schemas["TaskOut"]["required"]) == set(schemas["TaskOut"]["properties"])
+    assert "errors" not in schemas["ErrorBody"]["required"]  # left out unless there are field errors
 
 
 def test_no_single_branch_one_of(openapi: dict[str, Any]) -> None:

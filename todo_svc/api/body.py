@@ -109,7 +109,7 @@ class StrictStructSchemaPlugin(StructSchemaPlugin):
     """Every Struct documented as it is read and written.
 
     A field that may be left out (`T | UnsetType`) is `T`, not a one-branch `oneOf` (generators
-    name such a branch `…Type0`). Request bodies (the Structs that forbid unknown fields) get
+    name such a branch `…Type0`); in a response every other field is required, defaults too. Request bodies (the Structs that forbid unknown fields) get
     `additionalProperties: false`, which Litestar leaves out, and an optional field's default in
     its description instead of a `default` keyword, which some SDK generators (openapi-typescript)
     turn into a required field of the request type, and their example as a whole.
@@ -120,7 +120,14 @@ class StrictStructSchemaPlugin(StructSchemaPlugin):
         properties = schema.properties or {}
         for name, field in properties.items():
             properties[name] = _without_single_branch(field)
-        if not field_definition.type_.__struct_config__.forbid_unknown_fields:
+        config = field_definition.type_.__struct_config__
+        if not config.forbid_unknown_fields:
+            if not config.omit_defaults:  # a response: every field is sent, defaulted or not
+                schema.required = sorted(
+                    field.encode_name
+                    for field in msgspec.structs.fields(field_definition.type_)
+                    if field.default is not msgspec.UNSET
+                )
             return schema
         schema.additional_properties = False
         if (example := REQUEST_EXAMPLES.get(field_definition.type_)) is not None:

@@ -1,6 +1,6 @@
 """The contract's OpenAPI document: Litestar's, finished with what its spec objects cannot say.
 
-Litestar drops an empty `security` list, keeps no headers on error responses and refuses `x-`
+Litestar drops an empty `security` list, keeps no headers on responses without a body and refuses `x-`
 keys in a schema; generators need all three. `finished` adds them to the generated document,
 and the served `/docs/openapi.json`, the docs pages and `todo-svc openapi` all read the result.
 """
@@ -16,7 +16,8 @@ from litestar.openapi.plugins import JsonRenderPlugin
 from todo_svc.db.repositories import SortKey
 
 OPERATION_METHODS = frozenset({"get", "put", "post", "delete", "options", "head", "patch", "trace"})
-ERROR_HEADERS: dict[str, dict[str, Any]] = {
+RESPONSE_HEADERS: dict[str, dict[str, Any]] = {  # by status, on every operation that documents it
+    "304": {"ETag": {"description": "The current version tag.", "schema": {"type": "string"}}},
     "401": {
         "WWW-Authenticate": {
             "description": 'The bearer challenge; `error="invalid_token"` with "expired" in'
@@ -42,7 +43,8 @@ SORT_KEYS: tuple[str, ...] = get_args(SortKey)
 
 
 def finished(document: dict[str, Any]) -> dict[str, Any]:
-    """A copy of `document` with explicit security, error headers and enum member names."""
+    """A copy of `document` with explicit security, the headers of bodiless and error answers, and
+    enum member names."""
     document = copy.deepcopy(document)
     for path_item in document.get("paths", {}).values():
         for method, operation in path_item.items():
@@ -53,7 +55,7 @@ def finished(document: dict[str, Any]) -> dict[str, Any]:
 
 def _finish_operation(operation: dict[str, Any]) -> None:
     operation.setdefault("security", [])  # public: said so, so no generator falls back to a default
-    for status, headers in ERROR_HEADERS.items():
+    for status, headers in RESPONSE_HEADERS.items():
         if (response := operation.get("responses", {}).get(status)) is not None:
             response.setdefault("headers", {}).update(headers)
     for parameter in operation.get("parameters", ()):
