@@ -94,6 +94,9 @@ def test_python_client(server: Server, tmp_path: Path) -> None:
         tools / "openapi-python-client", "generate", "--path", DOCUMENT, "--output-path", client, env=env
     )
     assert output.strip() == f"Generating {client}", f"the generator warned:\n{output}"
+    # it drops `deprecated`, so the legacy twins say it in the docstring their description becomes
+    legacy = client / "todo_svc_client" / "api" / "tasks" / "list_tasks_legacy.py"
+    assert "Deprecated: use `listTasks`" in legacy.read_text()
 
     env |= {"MYPYPATH": str(client), "PYTHONPATH": str(client)}
     cache = ["--cache-dir", str(tools.parent / "mypy-cache")]
