@@ -109,10 +109,11 @@ class StrictStructSchemaPlugin(StructSchemaPlugin):
     """Every Struct documented as it is read and written.
 
     A field that may be left out (`T | UnsetType`) is `T`, not a one-branch `oneOf` (generators
-    name such a branch `…Type0`); in a response every other field is required, defaults too. Request bodies (the Structs that forbid unknown fields) get
-    `additionalProperties: false`, which Litestar leaves out, and an optional field's default in
-    its description instead of a `default` keyword, which some SDK generators (openapi-typescript)
-    turn into a required field of the request type, and their example as a whole.
+    name such a branch `…Type0`); in a response every other field is required, defaults too.
+    Request bodies (the Structs that forbid unknown fields) get `additionalProperties: false`,
+    which Litestar leaves out, an optional field's default in its description instead of a
+    `default` keyword, which some SDK generators (openapi-typescript) turn into a required field
+    of the request type, and their example as a whole.
     """
 
     def to_openapi_schema(self, field_definition: FieldDefinition, schema_creator: Any) -> Schema:
