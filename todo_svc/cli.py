@@ -12,7 +12,7 @@ from pathlib import Path
 import click
 import msgspec
 
-from todo_svc.settings import Settings, SettingsError, load_settings
+from todo_svc.settings import MULTIPROCESS_DIR_VARIABLE, Settings, SettingsError, load_settings
 
 
 def _settings() -> Settings:
@@ -30,15 +30,12 @@ def _migrations(settings: Settings) -> object:
     return AlembicCommands(sqlalchemy_config=database_config(settings))
 
 
-METRICS_DIR_VARIABLE = "PROMETHEUS_MULTIPROC_DIR"  # prometheus-client's multiprocess mode
-
-
 def _prepare_metrics_directory(directory: Path) -> None:
     """Create it, or empty it of a previous run's files, and export it to the workers."""
     directory.mkdir(parents=True, exist_ok=True)
     for leftover in directory.glob("*.db"):
         leftover.unlink()
-    os.environ[METRICS_DIR_VARIABLE] = str(directory)
+    os.environ[MULTIPROCESS_DIR_VARIABLE] = str(directory)
 
 
 # PostgreSQL's default max_connections (100) minus headroom for migrations, admin and probes.

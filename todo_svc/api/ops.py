@@ -3,14 +3,12 @@
 from __future__ import annotations
 
 import asyncio
-import os
 from collections.abc import Awaitable, Callable
 from typing import Any
 
 from litestar import MediaType, Request, Response, get
 from litestar.di import NamedDependency
 from litestar.openapi import ResponseSpec
-from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, CollectorRegistry, generate_latest, multiprocess
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
@@ -18,7 +16,8 @@ from todo_svc.api.auth import NO_SECURITY, PUBLIC
 from todo_svc.api.errors import error_response, error_responses
 from todo_svc.api.schemas import Health, Readiness
 from todo_svc.core.check_log import CheckLog
-from todo_svc.core.metrics import MULTIPROCESS_DIR_VARIABLE
+from todo_svc.core.metrics import CONTENT_TYPE as METRICS_CONTENT_TYPE
+from todo_svc.core.metrics import exposition as metrics_text
 
 READINESS_TIMEOUT_SECONDS = 2.0
 
@@ -86,7 +85,7 @@ async def readiness(
     opt=PUBLIC,
     security=NO_SECURITY,
     tags=["ops"],
-    media_type=CONTENT_TYPE_LATEST,
+    media_type=METRICS_CONTENT_TYPE,
     cache_control=None,
     responses={
         200: ResponseSpec(
@@ -100,8 +99,4 @@ async def readiness(
 )
 async def metrics() -> Response[bytes]:
     """Prometheus text exposition: every worker's values, whichever worker answers."""
-    registry = REGISTRY
-    if MULTIPROCESS_DIR_VARIABLE in os.environ:
-        registry = CollectorRegistry()
-        multiprocess.MultiProcessCollector(registry)  # type: ignore[no-untyped-call]
-    return Response(generate_latest(registry), media_type=CONTENT_TYPE_LATEST)
+    return Response(metrics_text(), media_type=METRICS_CONTENT_TYPE)

@@ -13,9 +13,20 @@ from __future__ import annotations
 
 import os
 
-from prometheus_client import Counter, Gauge, Histogram, multiprocess
+from prometheus_client import (
+    CONTENT_TYPE_LATEST,
+    REGISTRY,
+    CollectorRegistry,
+    Counter,
+    Gauge,
+    Histogram,
+    generate_latest,
+    multiprocess,
+)
 
-MULTIPROCESS_DIR_VARIABLE = "PROMETHEUS_MULTIPROC_DIR"
+from todo_svc.settings import MULTIPROCESS_DIR_VARIABLE
+
+CONTENT_TYPE = CONTENT_TYPE_LATEST
 KNOWN_METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
 LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
 
@@ -43,6 +54,15 @@ RATE_LIMITED = Counter("todo_rate_limit_rejections", "Requests refused with 429,
 
 def method_label(method: str) -> str:
     return method if method in KNOWN_METHODS else "OTHER"
+
+
+def exposition() -> bytes:
+    """Prometheus text (`CONTENT_TYPE`) of every worker's values."""
+    registry = REGISTRY
+    if MULTIPROCESS_DIR_VARIABLE in os.environ:
+        registry = CollectorRegistry()
+        multiprocess.MultiProcessCollector(registry)  # type: ignore[no-untyped-call]
+    return generate_latest(registry)
 
 
 def worker_stopped() -> None:
