@@ -13,6 +13,8 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
+from advanced_alchemy.exceptions import IntegrityError as RepositoryIntegrityError
+from advanced_alchemy.exceptions import NotFoundError
 from advanced_alchemy.repository import SQLAlchemyAsyncRepository
 from sqlalchemy import delete, func, insert, select
 from sqlalchemy.exc import IntegrityError
@@ -54,48 +56,45 @@ Versions = Collection[int] | None
 
 
 class UserRepository(SQLAlchemyAsyncRepository[User]):
+    """Accounts, through advanced-alchemy's own methods (they translate the driver's errors)."""
+
     model_type = User
 
     async def get_by_email(self, email: str) -> User | None:
-        return await self.session.scalar(select(User).where(func.lower(User.email) == email.lower()))
+        return await self.get_one_or_none(func.lower(User.email) == email.lower())
 
     async def get_by_id(self, user_id: int) -> User | None:
-        if user_id > MAX_ID:
-            return None
-        return await self.session.get(User, user_id)
+        return await self.get_one_or_none(User.id == user_id) if user_id <= MAX_ID else None
 
     async def create(self, email: str, password_hash: str) -> User | None:
         """Insert a user; `None` when the email is already taken."""
-        now = datetime.now(UTC)
-        user = User(email=email, password_hash=password_hash, created_at=now, updated_at=now)
-        self.session.add(user)
         try:
-            await self.session.flush()
-        except IntegrityError:
+            return await self.add(User(email=email, password_hash=password_hash), auto_refresh=False)
+        except RepositoryIntegrityError:  # the unique index on lower(email)
             return None
-        return user
 
     async def delete_by_id(self, user_id: int) -> bool:
-        result = await self.session.execute(delete(User).where(User.id == user_id).returning(User.id))
-        return result.scalar_one_or_none() is not None
+        """Delete the account; its tasks, sessions and idempotency records go with it (ON DELETE CASCADE)."""
+        try:
+            await self.delete(user_id)
+        except NotFoundError:
+            return False
+        return True
 
 
-class TaskRepository(SQLAlchemyAsyncRepository[Task]):
-    """Owner-scoped task statements; the hot ones run through the `Driver` (see `db/driver.py`)."""
+class TaskRepository:
+    """Owner-scoped task statements: every method takes the owner, none reaches a task without it.
 
-    model_type = Task
+    Not an advanced-alchemy repository: its generic `get/update/delete(item_id)` would be
+    unscoped. Single statements run through the `Driver` (see `db/driver.py`); the batch ones
+    through the request's session, so that a batch stays all or nothing.
+    """
+
+    __slots__ = ("_database", "_driver")
 
     def __init__(self, database: RequestDatabase) -> None:
-        # The base class is set up on first use of its state (`__getattr__`): it
-        # needs a session, and the hot methods need none.
         self._database = database
         self._driver = Driver(database)
-
-    def __getattr__(self, name: str) -> Any:
-        if name.startswith("__") or name in {"_database", "_driver"}:
-            raise AttributeError(name)
-        SQLAlchemyAsyncRepository.__init__(self, session=self._database.session)
-        return getattr(self, name)
 
     async def get_owned(self, owner_id: int, task_id: int) -> TaskRecord | None:
         if task_id > MAX_ID:
@@ -193,7 +192,7 @@ class TaskRepository(SQLAlchemyAsyncRepository[Task]):
         ]
         statement = insert(Task).returning(*statements.TASK_COLUMNS, sort_by_parameter_order=True)
         try:
-            return [TaskRecord(*row) for row in await self.session.execute(statement, values)]
+            return [TaskRecord(*row) for row in await self._database.session.execute(statement, values)]
         except IntegrityError:
             return []
 
@@ -208,12 +207,12 @@ class TaskRepository(SQLAlchemyAsyncRepository[Task]):
             "completed": completed,
             "now": datetime.now(UTC),
         }
-        return [TaskRecord(*row) for row in await self.session.execute(statement, params)]
+        return [TaskRecord(*row) for row in await self._database.session.execute(statement, params)]
 
     async def delete_many_owned(self, owner_id: int, task_ids: Sequence[int]) -> Sequence[int]:
         """Delete those of the ids that are the owner's tasks; returns the ids deleted."""
         statement = delete(Task).where(Task.user_id == owner_id, Task.id.in_(task_ids)).returning(Task.id)
-        return (await self.session.scalars(statement)).all()
+        return (await self._database.session.scalars(statement)).all()
 
 
 def _record(row: Sequence[Any] | None) -> TaskRecord | None:
