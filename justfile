@@ -71,6 +71,14 @@ container-test:
 openapi:
     {{bin}}/todo-svc openapi -o docs/openapi.json
 
+# Fetch the docs pages' vendored Swagger UI and ReDoc again (npm, the versions in todo_svc/docs_assets/VERSIONS)
+docs-assets:
+    {{bin}}/python todo_svc/docs_assets/refresh.py
+
 # Create a migration from model changes: just revision "add a column"
 revision message:
     {{bin}}/todo-svc db revision -m "{{message}}"
+
+# Per-statement cost of the executors: the driver path vs SQLAlchemy Core vs the ORM session (PostgreSQL)
+bench-executors *args:
+    {{bin}}/python bench/executors.py {{args}}

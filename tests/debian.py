@@ -14,7 +14,11 @@ def debian_program(program: str, package: str | None = None) -> str:
         return found
     if os.geteuid() != 0:
         raise RuntimeError(f"{program} is missing: install Debian's {package or program} package")
-    for command in (["apt-get", "update", "-q"], ["apt-get", "install", "-y", "-q", package or program]):
+    wait = ["-o", "DPkg::Lock::Timeout=600"]  # another install under way (CI's, a person's): wait for it
+    for command in (
+        ["apt-get", *wait, "update", "-q"],
+        ["apt-get", *wait, "install", "-y", "-q", package or program],
+    ):
         subprocess.run(  # noqa: S603 - fixed commands
             command, check=True, capture_output=True, env={**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
         )

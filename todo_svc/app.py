@@ -13,7 +13,6 @@ from litestar.config.cors import CORSConfig
 from litestar.datastructures import State
 from litestar.di import Provide
 from litestar.openapi import OpenAPIConfig
-from litestar.openapi.plugins import RedocRenderPlugin, SwaggerRenderPlugin
 from litestar.types import Scope
 
 from todo_svc.api import answer_options, api_v1, deprecation_headers, legacy_routes, operation_id, ops_routes
@@ -25,6 +24,7 @@ from todo_svc.api.dependencies import (
     provide_session_service,
     provide_task_service,
 )
+from todo_svc.api.docs import RedocPage, SwaggerPage
 from todo_svc.api.errors import handle_exception
 from todo_svc.api.openapi import ContractJsonPlugin
 from todo_svc.api.rate_limits import RateLimitMiddleware, RateLimits, rate_limit_headers
@@ -67,7 +67,7 @@ def openapi_config(settings: Settings) -> OpenAPIConfig | None:
         version="1.0.0",
         description="Users register, log in with short-lived JWTs and manage their own tasks.",
         openapi_router=Router(DOCS_PATH, route_handlers=[], include_in_schema=False, opt=PUBLIC),
-        render_plugins=[SwaggerRenderPlugin(path="/"), RedocRenderPlugin(path="/redoc"), ContractJsonPlugin()],
+        render_plugins=[SwaggerPage(path="/"), RedocPage(path="/redoc"), ContractJsonPlugin()],
         operation_id_creator=operation_id,
         use_handler_docstrings=True,
     )

@@ -17,12 +17,20 @@ from todo_svc.core.request_id import request_id
 
 Header = tuple[bytes, bytes]
 API_CSP = "default-src 'none'; frame-ancestors 'none'"
-# The docs pages load Swagger UI (jsDelivr) and ReDoc (cdn.redoc.ly) scripts and styles from their CDNs.
+# The docs pages (todo_svc/api/docs.py) load every script, stylesheet, image and worker from
+# /docs/assets/, so 'self' is all they need, with one exception: ReDoc's bundle adds two <style>
+# elements of its own, allowed by their exact content's hash (no 'unsafe-inline'):
+# - the empty one styled-components fills through the CSSOM (insertRule, which CSP does not
+#   govern): the hash of the empty string, which lets nothing else in;
+# - perfect-scrollbar's fixed stylesheet, whose hash changes with the ReDoc version (then the
+#   browser test, tests/test_docs_browser.py, names the new one in its CSP violation).
+DOCS_STYLE_HASHES = (
+    "'sha256-47DEQpj8HBSa+/TImW+5JCeuQeRkm5NMpJWZG3hSuFU='",  # "" (styled-components)
+    "'sha256-QMIg+bpjm3JdElJ388KYke01izlUW0UoNOeKjpMxdgc='",  # perfect-scrollbar (ReDoc 2.5.2)
+)
 DOCS_CSP = (
-    "default-src 'none'; script-src 'self' 'unsafe-inline' https://cdn.jsdelivr.net https://cdn.redoc.ly; "
-    "style-src 'self' 'unsafe-inline' https://cdn.jsdelivr.net https://fonts.googleapis.com; "
-    "font-src https://fonts.gstatic.com; img-src 'self' data: https://cdn.jsdelivr.net https://cdn.redoc.ly; "
-    "connect-src 'self'; worker-src blob:; frame-ancestors 'none'"
+    f"default-src 'none'; script-src 'self'; style-src 'self' {' '.join(DOCS_STYLE_HASHES)}; "
+    "img-src 'self'; connect-src 'self'; base-uri 'none'; form-action 'none'; frame-ancestors 'none'"
 )
 NO_STORE_PREFIXES = ("/api/", "/auth/")
 _SECURITY: tuple[Header, ...] = (
