@@ -15,9 +15,10 @@ from litestar.di import Provide
 from litestar.openapi import OpenAPIConfig
 from litestar.types import Scope
 
-from todo_svc.api import answer_options, api_v1, deprecation_headers, legacy_routes, operation_id, ops_routes
+from todo_svc.api import api_v1, deprecation_headers, legacy_routes, operation_id, ops_routes
 from todo_svc.api.auth import PUBLIC, TokenIssuer, build_jwt_auth
 from todo_svc.api.body import StrictStructSchemaPlugin
+from todo_svc.api.compat import allow_every_method, wrap_asgi_handler
 from todo_svc.api.dependencies import (
     provide_auth_service,
     provide_database,
@@ -126,7 +127,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
             "rate_limits": Provide(lambda: rate_limits, sync_to_thread=False, use_cache=True),
         },
         exception_handlers={Exception: handle_exception},
-        before_request=answer_options,
+        before_request=allow_every_method(),
         request_max_body_size=settings.max_request_body_bytes,
         cors_config=cors_config(settings),
         lifespan=[worker_lifetime],
@@ -147,8 +148,11 @@ def create_app(settings: Settings | None = None) -> Litestar:
     )
     # Outside routing and the exception handler: every answer, 404s and 500s included, gets the
     # headers, is logged and is counted.
-    app.asgi_handler = RequestTelemetry(
-        ResponseHeaders(app.asgi_handler, DOCS_PATH, extra=response_headers(drain)),
-        access_log=AccessLog(settings.log_level, settings.log_json),
+    access_log = AccessLog(settings.log_level, settings.log_json)
+    wrap_asgi_handler(
+        app,
+        lambda handler: RequestTelemetry(
+            ResponseHeaders(handler, DOCS_PATH, extra=response_headers(drain)), access_log=access_log
+        ),
     )
     return app

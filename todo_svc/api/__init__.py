@@ -6,13 +6,12 @@ import inspect
 import re
 from typing import Any
 
-from litestar import Controller, Request, Response, Router
-from litestar.enums import HttpMethod
-from litestar.handlers import BaseRouteHandler, HTTPRouteHandler
-from litestar.status_codes import HTTP_204_NO_CONTENT
+from litestar import Controller, Router
+from litestar.handlers import HTTPRouteHandler
 from litestar.types import Scope
 
 from todo_svc.api.auth import AccountController, AuthController, SessionController
+from todo_svc.api.compat import remounted
 from todo_svc.api.ops import health, metrics, readiness
 from todo_svc.api.task_batches import TaskBatchController
 from todo_svc.api.tasks import TaskController
@@ -36,51 +35,25 @@ def deprecation_headers(scope: Scope) -> list[tuple[bytes, bytes]]:
     return [(b"deprecation", b"true"), (b"link", f'<{successor}>; rel="successor-version"'.encode())]
 
 
-async def answer_options(request: Request[Any, Any, Any]) -> Response[None] | None:
-    """OPTIONS with every method of the path (the app's `before_request`; other methods go on).
-
-    Litestar 2 answers with the methods of the first handler registered on the path, e.g.
-    `Allow: DELETE, OPTIONS` for GET and DELETE (litestar-org/litestar#4169, fixed in 3.0).
-    """
-    if request.method != HttpMethod.OPTIONS:
-        return None
-    template = request.scope["path_template"]
-    methods = next(route.methods for route in request.app.routes if route.path_format == template)
-    return Response(None, status_code=HTTP_204_NO_CONTENT, headers={"Allow": ", ".join(sorted(methods))})
-
-
 def legacy(controller: type[Controller], path: str, successor_prefix: str) -> type[Controller]:
     """The controller's handlers again at `path`, deprecated in OpenAPI and in headers."""
     # Both without a trailing slash, so that `/auth/login` → `/api/v1/auth/login`
     # and `/api/1/tasks` → `/api/v1/users/1/tasks`.
     old_prefix, new_prefix = path.split("{", 1)[0].rstrip("/"), successor_prefix.rstrip("/")
 
-    def get_route_handlers(self: Controller) -> list[BaseRouteHandler]:
-        handlers = controller.get_route_handlers(self)  # copies: the canonical handlers stay as they are
-        for handler in handlers:
-            if isinstance(handler, HTTPRouteHandler):
-                # Said in words too: some generators (openapi-python-client) drop `deprecated`.
-                successor = operation_id(handler, handler.http_methods, None)
-                (method,) = handler.http_methods
-                (handler_path,) = handler.paths
-                where = re.sub(
-                    r"\{(\w+):\w+\}", r"{\1}", new_prefix + (path + handler_path).removeprefix(old_prefix)
-                )
-                handler.description = f"Deprecated: use `{successor}` ({method} {where.rstrip('/')}).\n\n" + (
-                    inspect.getdoc(handler.fn) or ""
-                )
-                handler.deprecated = True
-                handler.opt = {**handler.opt, SUCCESSOR: (old_prefix, new_prefix)}
-        return handlers
+    def deprecate(handler: HTTPRouteHandler) -> None:
+        # Said in words too: some generators (openapi-python-client) drop `deprecated`.
+        successor = operation_id(handler, handler.http_methods, None)
+        (method,) = handler.http_methods
+        (handler_path,) = handler.paths
+        where = re.sub(r"\{(\w+):\w+\}", r"{\1}", new_prefix + (path + handler_path).removeprefix(old_prefix))
+        handler.description = f"Deprecated: use `{successor}` ({method} {where.rstrip('/')}).\n\n" + (
+            inspect.getdoc(handler.fn) or ""
+        )
+        handler.deprecated = True
+        handler.opt = {**handler.opt, SUCCESSOR: (old_prefix, new_prefix)}
 
-    return type(
-        f"Legacy{controller.__name__}",
-        (controller,),
-        {
-            "path": path,
-            "get_route_handlers": get_route_handlers,
-        },
-    )
+    return remounted(controller, path, f"Legacy{controller.__name__}", deprecate)
 
 
 def operation_id(route_handler: HTTPRouteHandler, http_method: Any, path_components: Any) -> str:

@@ -16,17 +16,16 @@ from dataclasses import dataclass
 from typing import Any, Generic, TypeVar
 
 import msgspec
-from litestar._openapi.schema_generation.plugins.struct import StructSchemaPlugin
 from litestar.dto import AbstractDTO, DTOFieldDefinition
 from litestar.exceptions import HTTPException, ValidationException
 from litestar.openapi.spec import Operation, Reference, RequestBody, Schema
 from litestar.typing import FieldDefinition
 
+from todo_svc.api.compat import StructSchemaPlugin, msgspec_error_location
 from todo_svc.api.schemas import REQUEST_EXAMPLES, InvalidField
 
 T = TypeVar("T")
 _JSON_MEDIA_TYPE = re.compile(r"^\s*application/(?:[\w.+-]+\+)?json\s*(?:;|$)", re.IGNORECASE)
-_NAMED_FIELD = re.compile(r"(?:unknown|missing required) field `(?P<name>[^`]*)`")
 
 
 def body_error(exc: msgspec.MsgspecError) -> ValidationException:
@@ -36,10 +35,7 @@ def body_error(exc: msgspec.MsgspecError) -> ValidationException:
         return ValidationException(
             "Request body is not valid JSON", extra=[{"field": "body", "message": str(exc)}]
         )
-    message, _, path = str(exc).partition(" - at `$")
-    path = path.rstrip("`").lstrip(".")
-    if named := _NAMED_FIELD.search(message):  # an unknown or a missing field: name it, not its object
-        path = f"{path}.{named['name']}".lstrip(".")
+    message, path = msgspec_error_location(exc)
     return ValidationException(
         "Request body is invalid", extra=[{"field": path or "body", "message": message}]
     )

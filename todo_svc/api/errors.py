@@ -12,6 +12,7 @@ from litestar.exceptions import HTTPException, NotAuthorizedException, Validatio
 from litestar.openapi import ResponseSpec
 from msgspec import UNSET
 
+from todo_svc.api.compat import body_left_out, validation_errors
 from todo_svc.api.schemas import ErrorBody, FieldError
 from todo_svc.core.request_id import request_id
 from todo_svc.core.security import ExpiredToken
@@ -84,35 +85,15 @@ def _bearer_challenge(request: Request[Any, Any, Any]) -> str:
     return 'Bearer error="invalid_token"' if "authorization" in request.headers else "Bearer"
 
 
-def _field_errors(extra: Any) -> list[FieldError]:
-    """Litestar reports parameters as `{key, message}`, the body decoder as `{field, message}`."""
-    if not isinstance(extra, list):
-        return []
-    return [
-        FieldError(
-            field=str(item.get("field") or item.get("key") or "body"), message=str(item.get("message", ""))
-        )
-        for item in extra
-        if isinstance(item, dict)
-    ]
-
-
-def _body_missing(extra: Any) -> bool:
-    """Litestar skips the body decoder on an empty body and reports the handler's `data` missing."""
-    return isinstance(extra, list) and any(
-        isinstance(item, dict) and item.get("source") == "body" and item.get("key") == "data"
-        for item in extra
-    )
-
-
 def handle_exception(request: Request[Any, Any, Any], exc: Exception) -> Response[ErrorBody]:
     if isinstance(exc, DomainError):
         return error_response(request, DOMAIN_STATUS.get(type(exc), 400), str(exc))
-    if isinstance(exc, ValidationException) and _body_missing(exc.extra):
+    if isinstance(exc, ValidationException) and body_left_out(exc.extra):
         errors = [FieldError(field="body", message="The request body is empty; send a JSON object")]
         return error_response(request, 400, "Request body is not valid JSON", errors=errors)
     if isinstance(exc, ValidationException):
-        errors = _field_errors(exc.extra)
+        errors = [FieldError(field=field, message=message) for field, message in validation_errors(exc.extra)]
+        # Ours say "Request body …"; Litestar's say "Validation failed for GET <the URL>".
         detail = exc.detail if exc.detail.startswith("Request body") else "Request parameters are invalid"
         return error_response(request, 400, detail, errors=errors)
     if isinstance(exc, HTTPException):

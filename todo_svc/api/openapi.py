@@ -3,6 +3,7 @@
 Litestar drops an empty `security` list, keeps no headers on responses without a body and refuses `x-`
 keys in a schema; generators need all three. `finished` adds them to the generated document,
 and the served `/docs/openapi.json`, the docs pages and `todo-svc openapi` all read the result.
+(Upstream links: api/compat.py; canaries pinning the three: tests/unit/test_compat.py.)
 """
 
 from __future__ import annotations
