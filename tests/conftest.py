@@ -6,6 +6,9 @@ tests marked `@pytest.mark.backends("postgresql", "sqlite")` run once per backen
 server comes from `TEST_POSTGRES_URL` (default: the local one);
 the run creates its own database there and drops it at the end, and the cleanup refuses to
 touch any database this run did not create.
+
+Beside it: helpers.py (the contract's assertions, tasks and accounts over HTTP), service_layer.py
+(the service layer's fixtures, loaded here), servers.py (the real server in a child process).
 """
 
 from __future__ import annotations
@@ -35,15 +38,19 @@ from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 from sqlalchemy.pool import NullPool
 
 from todo_svc.app import create_app
+from todo_svc.core.security import PasswordHasher
 from todo_svc.db.config import database_config
 from todo_svc.settings import Settings
 
 ADMIN_URL = os.environ.get("TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
+REDIS_URL = os.environ.get("TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
 RUN_DATABASE_PREFIX = "todo_svc_test_"
 SECRET = "test-secret-key-that-is-long-enough-for-hs256"
 CREATED_DATABASES: set[str] = set()
 DEFAULT_BACKENDS = ("postgresql", "pgbouncer")
 POOLED_URLS: dict[str, str] = {}  # a URL through the test PgBouncer -> the same database reached directly
+
+pytest_plugins = ["service_layer"]  # the service layer's own fixtures, without HTTP
 
 
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
@@ -268,6 +275,14 @@ async def bob(register: RegisterFn) -> Account:
 
 
 @pytest.fixture
+async def hasher() -> AsyncIterator[PasswordHasher]:
+    """Password hashing at the suite's cost (4 rounds), with its threads stopped afterwards."""
+    password_hasher = PasswordHasher(rounds=4, workers=2)
+    yield password_hasher
+    password_hasher.close()
+
+
+@pytest.fixture
 def bcrypt_checks(monkeypatch: pytest.MonkeyPatch) -> list[bytes]:
     """The hashes `bcrypt.checkpw` is asked to check, in order (it still checks them)."""
     checked: list[bytes] = []
@@ -305,3 +320,9 @@ def run_cli(*args: str, database_url: str, cwd: Path, **env: str) -> subprocess.
 @pytest.fixture
 def project_root() -> Path:
     return Path(__file__).resolve().parent.parent
+
+
+@pytest.fixture
+def no_env_file(tmp_path: Path) -> Path:
+    """A `.env` path that does not exist, for `load_settings(env_file=...)`."""
+    return tmp_path / "absent.env"

@@ -5,7 +5,6 @@ mixed task load for them."""
 from __future__ import annotations
 
 import asyncio
-import json
 import os
 import random
 import re
@@ -21,7 +20,7 @@ from typing import Any
 
 import httpx
 from debian import debian_program
-from servers import Server, launch, wait_until_up
+from servers import Server, json_lines, launch, stop_process, wait_until_up
 
 NGINX_CONFIG = Path(__file__).resolve().parent.parent / "deploy" / "nginx" / "nginx.conf"
 PASSWORD = "correct horse battery"
@@ -29,18 +28,6 @@ PASSWORD = "correct horse battery"
 
 def _read(path: Path) -> str:
     return path.read_text(errors="replace") if path.exists() else ""
-
-
-def json_lines(path: Path) -> list[dict[str, Any]]:
-    """The JSON lines of a log (a line still being written is left out)."""
-    found = []
-    for line in _read(path).splitlines():
-        if line.startswith("{"):
-            try:
-                found.append(json.loads(line))
-            except ValueError:
-                continue
-    return found
 
 
 def render_config(listen_port: int, upstream_ports: Sequence[int]) -> str:
@@ -125,27 +112,16 @@ async def _wait_until_listening(process: asyncio.subprocess.Process, port: int, 
             raise RuntimeError(f"nginx exited:\n{_read(error_log)}")
         try:
             _, writer = await asyncio.open_connection("127.0.0.1", port)
-        except OSError:
+        except OSError as exc:
             if time.monotonic() > deadline:
-                raise
+                raise TimeoutError(
+                    f"nginx did not listen on port {port} within 10 s ({exc!r}):\n{_read(error_log)}"
+                ) from exc
             await asyncio.sleep(0.05)
             continue
         writer.close()
         await writer.wait_closed()
         return
-
-
-async def stop_process(process: asyncio.subprocess.Process, grace_seconds: float = 60) -> int:
-    """SIGTERM, and SIGKILL if it has not exited in time."""
-    if process.returncode is None:
-        process.send_signal(signal.SIGTERM)
-        try:
-            await asyncio.wait_for(process.wait(), timeout=grace_seconds)
-        except TimeoutError:
-            process.kill()
-            await process.wait()
-    assert process.returncode is not None
-    return process.returncode
 
 
 @dataclass

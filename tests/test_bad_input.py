@@ -11,10 +11,10 @@ from typing import Any
 import httpx
 import pytest
 from conftest import Account
+from helpers import assert_error
 from litestar import Litestar
 from litestar.testing import AsyncTestClient
 from servers import serving
-from test_contract import assert_error
 
 Client = AsyncTestClient[Litestar]
 DEPTH = 1000

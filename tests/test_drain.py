@@ -10,8 +10,9 @@ from pathlib import Path
 
 import httpx
 from conftest import make_settings
+from helpers import assert_error
 from litestar.testing import AsyncTestClient
-from servers import Server, serving
+from servers import Server, serving, until_every_worker_answered
 
 from todo_svc.app import create_app
 
@@ -28,19 +29,20 @@ async def test_a_draining_app_is_not_ready_and_closes_every_connection(database_
         missing = await client.get("/api/v1/users/me")
     assert before.status_code == 200
     assert "connection" not in before.headers
-    assert ready.status_code == 503
-    assert ready.json()["checks"] == DRAINING
-    assert ready.json()["error"] == "Service Unavailable"
+    assert assert_error(ready, 503)["checks"] == DRAINING
     assert alive.status_code == 200  # liveness: the process is fine, a restart would not help
     assert {response.headers.get("connection") for response in (ready, alive, missing)} == {"close"}
 
 
-async def readiness_on_new_connections(server: Server, count: int) -> list[int]:
-    statuses = []
-    for _ in range(count):  # a connection each: each worker is asked
-        async with httpx.AsyncClient(base_url=server.url) as client:
-            statuses.append((await client.get("/health/ready")).status_code)
-    return statuses
+async def readiness_of_every_worker(server: Server, workers: int) -> list[int]:
+    """Readiness on new connections until every worker answered it (six times at least)."""
+    answers = await until_every_worker_answered(server, workers, path="/health/ready", at_least=6)
+    return [answer.status_code for answer in answers]
+
+
+async def readiness_on_a_new_connection(server: Server) -> int:
+    async with httpx.AsyncClient(base_url=server.url) as client:
+        return (await client.get("/health/ready")).status_code
 
 
 async def test_sigterm_drains_for_the_configured_time_while_serving(
@@ -52,12 +54,14 @@ async def test_sigterm_drains_for_the_configured_time_while_serving(
         httpx.AsyncClient(base_url=server.url) as kept_alive,
     ):
         assert (await kept_alive.get("/health")).headers.get("connection") is None
-        assert await readiness_on_new_connections(server, 6) == [200] * 6
+        ready = await readiness_of_every_worker(server, 2)
+        assert ready == [200] * len(ready)
         signalled = time.monotonic()
         server.process.send_signal(signal.SIGTERM)
-        while await readiness_on_new_connections(server, 1) != [503]:  # the signal reaches the workers…
+        while await readiness_on_a_new_connection(server) != 503:  # the signal reaches the workers…
             assert time.monotonic() - signalled < 1.5
-        assert await readiness_on_new_connections(server, 6) == [503] * 6  # …every one of them
+        draining = await readiness_of_every_worker(server, 2)
+        assert draining == [503] * len(draining)  # …every one of them
         during = await kept_alive.get("/health")  # the connection a gateway kept is still served…
         assert during.status_code == 200
         assert during.headers["connection"] == "close"  # …and then closed

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+from helpers import assert_error
 
 pytestmark = pytest.mark.backends("postgresql", "sqlite")
 
@@ -30,5 +31,4 @@ async def test_register_create_list_complete_delete(client, register) -> None:
     deleted = await client.delete(f"{account.tasks_url}/{task['id']}", headers=account.headers)
     assert deleted.status_code == 204
     missing = await client.get(f"{account.tasks_url}/{task['id']}", headers=account.headers)
-    assert missing.status_code == 404
-    assert missing.json()["detail"] == f"Task {task['id']} not found"
+    assert assert_error(missing, 404)["detail"] == f"Task {task['id']} not found"

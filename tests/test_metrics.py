@@ -3,13 +3,19 @@ logins and rate-limit rejections."""
 
 from __future__ import annotations
 
+import asyncio
 import re
 from typing import Any
 
-from conftest import Account, make_settings
+import httpx
+from conftest import Account, concurrently, make_settings
+from helpers import create_task
 from litestar import Litestar
 from litestar.testing import AsyncTestClient
 from prometheus_client.parser import text_string_to_metric_families
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
+from sqlalchemy.pool import NullPool
 
 from todo_svc.app import create_app
 
@@ -56,12 +62,49 @@ async def test_requests_are_counted_by_route_template_and_status(client: Client,
     assert not any(re.search(r"/\d", route) for route in routes), "a raw path became a label"
 
 
-async def test_in_flight_requests_and_the_pool_are_reported(client: Client, ann: Account) -> None:
+async def settled(api: Any, name: str, expected: float, tries: int = 50) -> float:
+    """The gauge once it reads `expected` (the pool is sampled once a second), else its value after
+    `tries` scrapes a tenth of a second apart."""
+    for _ in range(tries):
+        if (current := value(await scrape(api), name)) == expected:
+            break
+        await asyncio.sleep(0.1)
+    return current
+
+
+async def test_in_flight_requests_and_the_pool_are_reported(
+    client: Client, ann: Account, engine: AsyncEngine
+) -> None:
     await client.get(ann.tasks_url, headers=ann.headers)
     samples = await scrape(client)
     assert value(samples, "todo_http_requests_in_flight") == 1  # the scrape itself
     assert value(samples, "todo_db_pool_size") >= 5  # the suite's app: DATABASE_POOL_SIZE=5
-    assert 0 <= value(samples, "todo_db_pool_connections_in_use") <= value(samples, "todo_db_pool_size")
+    task = await create_task(client, ann)
+    held = 3  # requests waiting for a row lock, each on a connection of the pool
+
+    async def while_held(concurrent: httpx.AsyncClient) -> tuple[float, float, list[int], float]:
+        # A connection outside the app's pool, made on the loop it runs on (asyncpg binds one to its loop).
+        locker = create_async_engine(engine.url, poolclass=NullPool)
+        try:
+            async with locker.connect() as lock:
+                await lock.execute(text("SELECT id FROM tasks WHERE id = :id FOR UPDATE"), {"id": task["id"]})
+                url = f"{ann.tasks_url}/{task['id']}/complete"
+                waiting = [
+                    asyncio.create_task(concurrent.patch(url, headers=ann.headers)) for _ in range(held)
+                ]
+                in_use = await settled(concurrent, "todo_db_pool_connections_in_use", held)
+                in_flight = value(await scrape(concurrent), "todo_http_requests_in_flight")
+                await lock.rollback()
+            statuses = [response.status_code for response in await asyncio.gather(*waiting)]
+        finally:
+            await locker.dispose()
+        return in_use, in_flight, statuses, await settled(concurrent, "todo_db_pool_connections_in_use", 0)
+
+    in_use, in_flight, statuses, in_use_after = await concurrently(client, while_held)
+    assert in_use == held
+    assert in_flight == held + 1  # and the scrape
+    assert statuses == [200] * held
+    assert in_use_after == 0
 
 
 async def test_logins_are_counted_by_outcome(client: Client, ann: Account) -> None:

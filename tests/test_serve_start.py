@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import re
 import time
 from importlib.metadata import version
 from pathlib import Path
@@ -11,7 +10,7 @@ from pathlib import Path
 import httpx
 import pytest
 from conftest import free_port, run_cli
-from servers import serving
+from servers import serving, until_every_worker_answered
 
 CLOSED_PORT_URL = "postgresql://postgres@127.0.0.1:1/todo"
 
@@ -66,8 +65,8 @@ async def test_options_win_over_the_environment_and_the_first_lines_say_where_it
     async with serving(
         database_url, tmp_path / "server.log", *options, port=port, PORT="1", WORKERS="5"
     ) as server:
-        async with httpx.AsyncClient(base_url=server.url) as client:
-            assert (await client.get("/health/ready")).status_code == 200
+        ready = await until_every_worker_answered(server, 2, path="/health/ready")
+        assert [answer.status_code for answer in ready] == [200] * len(ready)
         lines = server.log_lines()
     api_line, docs_line, config_line, limits_line = lines[:4]
     assert f"API at http://127.0.0.1:{port}/api/v1" in api_line
@@ -78,5 +77,4 @@ async def test_options_win_over_the_environment_and_the_first_lines_say_where_it
         "rate limits: auth 10/minute per client address, login 10/minute per account, "
         "tasks 300/minute per user; counters in each worker's memory"
     ) in limits_line
-    pids = {match[1] for line in lines if (match := re.search(r"Spawning worker-\d+ with PID: (\d+)", line))}
-    assert len(pids) == 2
+    assert len(server.worker_pids()) == 2

@@ -1,32 +1,24 @@
 """The deployment's topology, driven through its gateway: nginx from `deploy/nginx/` in front of two
 `todo-svc serve` instances, PgBouncer in transaction mode in front of PostgreSQL, rate limits and
-sessions shared through Redis and the database, and a rolling restart under load."""
+sessions shared through Redis and the database, and a rolling restart under load (the compose file
+that wires the same topology: test_deploy_compose.py)."""
 
 from __future__ import annotations
 
 import asyncio
-import configparser
-import os
-import re
 import signal
 import uuid
 from collections import Counter
 from collections.abc import AsyncIterator
 from contextlib import AsyncExitStack
 from dataclasses import dataclass
-from datetime import datetime, timedelta
-from http import HTTPStatus
 from pathlib import Path
-from typing import Any
 
 import asyncpg
-import httpx
 import pytest
 import redis.asyncio as redis
-import yaml
-from conftest import SECRET, create_postgres_database, drop_postgres_database, free_port, run_cli
+from conftest import REDIS_URL, SECRET, create_postgres_database, drop_postgres_database, free_port, run_cli
 from gateway import (
-    NGINX_CONFIG,
     PASSWORD,
     Gateway,
     Instance,
@@ -37,15 +29,13 @@ from gateway import (
     register,
     running_gateway,
     served_by,
-    stop_process,
 )
+from helpers import assert_error
 from pgbouncer import PgBouncer
-from sqlalchemy.engine import make_url
+from servers import stop_process
 
 from todo_svc.api.errors import PLAIN_DETAIL
 
-DEPLOY = NGINX_CONFIG.parent.parent
-REDIS_URL = os.environ.get("TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
 AUTH_LIMIT = 10  # per client address and minute, as in production
 # Each test calls from its own loopback address, so its auth requests have a count of their own.
 FLOW, SESSIONS, LOGOUT, LIMITS, ERRORS, LOAD = (f"127.0.0.{n}" for n in range(11, 17))
@@ -121,17 +111,6 @@ async def topology(pgbouncer: PgBouncer, tmp_path_factory: pytest.TempPathFactor
         await delete_redis_keys(key_prefix)
 
 
-def assert_error_body(response: httpx.Response, status: int) -> dict[str, Any]:
-    assert response.status_code == status, response.text
-    assert response.headers["content-type"].startswith("application/json")
-    body: dict[str, Any] = response.json()
-    assert (body["status_code"], body["error"]) == (status, HTTPStatus(status).phrase)
-    assert body["detail"]
-    assert body["request_id"] == response.headers["x-request-id"]
-    assert datetime.fromisoformat(body["timestamp"]).utcoffset() == timedelta(0)
-    return body
-
-
 async def test_tasks_through_the_gateway_reach_both_instances(topology: Topology) -> None:
     async with client(topology.gateway.url, FLOW) as api:
         account = await register(api)
@@ -163,10 +142,10 @@ async def test_refresh_token_reuse_is_seen_by_the_other_instance(topology: Topol
     async with client(first.url, SESSIONS) as on_first, client(second.url, SESSIONS) as on_second:
         rotated = await on_first.post(REFRESH, json={"refresh_token": account.refresh_token})
         assert rotated.status_code == 200, rotated.text
-        assert_error_body(await on_second.post(REFRESH, json={"refresh_token": account.refresh_token}), 401)
+        assert_error(await on_second.post(REFRESH, json={"refresh_token": account.refresh_token}), 401)
         # The replay revoked the whole family, the token just issued by the first instance too.
         successor = await on_first.post(REFRESH, json={"refresh_token": rotated.json()["refresh_token"]})
-        assert_error_body(successor, 401)
+        assert_error(successor, 401)
 
 
 async def test_logout_on_one_instance_holds_on_the_other(topology: Topology) -> None:
@@ -177,7 +156,7 @@ async def test_logout_on_one_instance_holds_on_the_other(topology: Topology) -> 
         body = {"refresh_token": account.refresh_token}
         logout = await on_first.post("/api/v1/auth/logout", json=body, headers=account.headers)
         assert logout.status_code == 204, logout.text
-        assert_error_body(await on_second.post(REFRESH, json=body), 401)
+        assert_error(await on_second.post(REFRESH, json=body), 401)
 
 
 async def test_auth_limit_is_one_count_across_instances(topology: Topology) -> None:
@@ -192,7 +171,7 @@ async def test_auth_limit_is_one_count_across_instances(topology: Topology) -> N
             for number in range(AUTH_LIMIT + 1)
         ]
     assert [answer.status_code for answer in answers] == [401] * AUTH_LIMIT + [429]
-    assert_error_body(answers[-1], 429)
+    assert_error(answers[-1], 429)
     assert 1 <= int(answers[-1].headers["retry-after"]) <= 60
     where = await served_by(topology.instances, [f"limits-{number}" for number in range(AUTH_LIMIT + 1)])
     assert set(where) == {"app-1", "app-2"}, where
@@ -205,23 +184,23 @@ async def test_gateway_errors_have_the_api_body(topology: Topology) -> None:
         at_limit = ('{"title": "big", "description": "' + "x" * limit)[: limit - 2].encode() + b'"}'
         json_headers = {**account.headers, "Content-Type": "application/json"}
         read = await api.post(account.tasks_url, content=at_limit, headers=json_headers)
-        assert_error_body(read, 400)  # read by the API: the description is too long
+        assert_error(read, 400)  # read by the API: the description is too long
         assert (await gateway.entry(read.headers["x-request-id"]))["upstream"]
 
         refused = await api.post(account.tasks_url, content=at_limit + b" ", headers=json_headers)
-        assert assert_error_body(refused, 413)["detail"] == PLAIN_DETAIL[413]  # as the API words it
+        assert assert_error(refused, 413)["detail"] == PLAIN_DETAIL[413]  # as the API words it
         assert not (await gateway.entry(refused.headers["x-request-id"]))["upstream"]  # nginx answered
 
         long_query = await api.get(account.tasks_url, params={"q": "a" * 18 * 1024}, headers=account.headers)
         assert long_query.status_code in (200, 400), long_query.text  # the API's answer, not nginx's 414
         assert (await gateway.entry(long_query.headers["x-request-id"]))["upstream"]
 
-        assert_error_body(await raw_get(gateway.url, f"{account.tasks_url}?q={'a' * 100 * 1024}"), 414)
-        assert assert_error_body(await api.get("/metrics"), 404)["detail"] == PLAIN_DETAIL[404]
+        assert_error(await raw_get(gateway.url, f"{account.tasks_url}?q={'a' * 100 * 1024}"), 414)
+        assert assert_error(await api.get("/metrics"), 404)["detail"] == PLAIN_DETAIL[404]
 
         # An id the service would not take is replaced, by the same id at both layers.
         unauthorised = await api.get("/api/v1/users/me", headers={"X-Request-ID": "not a sane id"})
-        body = assert_error_body(unauthorised, 401)
+        body = assert_error(unauthorised, 401)
         assert body["request_id"] != "not a sane id"
         assert (await gateway.entry(body["request_id"]))["status"] == 401
 
@@ -235,7 +214,7 @@ async def test_no_instance_answering_is_a_json_error(tmp_path: Path) -> None:
         answers = [await api.get("/api/v1/users/me"), await api.post(LOGIN, json={})]
     for answer in answers:
         assert answer.status_code in (502, 503, 504)
-        assert_error_body(answer, answer.status_code)
+        assert_error(answer, answer.status_code)
 
 
 async def test_rolling_restart_under_load_fails_no_request(
@@ -278,56 +257,3 @@ async def test_rolling_restart_under_load_fails_no_request(
     finally:
         await connection.close()
     assert stored == counts["create"]  # every answered create is stored, once
-
-
-def compose_services() -> dict[str, Any]:
-    """deploy/compose.yaml as the engine reads it (with deploy/.env's password substituted)."""
-    text = re.sub(r"\$\{POSTGRES_PASSWORD:\?[^}]*\}", "secret", (DEPLOY / "compose.yaml").read_text())
-    services: dict[str, Any] = yaml.safe_load(text)["services"]
-    assert set(services) == {"postgres", "pgbouncer", "redis", "migrate", "app-1", "app-2", "gateway"}
-    return services
-
-
-def test_compose_instances_use_pgbouncer_redis_and_trust_only_the_gateway() -> None:
-    services, nginx = compose_services(), NGINX_CONFIG.read_text()
-    pooler = configparser.ConfigParser(interpolation=None)
-    pooler.read_string((DEPLOY / "pgbouncer" / "pgbouncer.ini").read_text())
-    assert pooler["pgbouncer"]["pool_mode"] == "transaction"
-    assert "host=postgres port=5432" in pooler["databases"]["*"]
-    upstream = dict(re.findall(r"^\s*server ([\w-]+):(\d+) ", nginx, re.MULTILINE))
-    assert upstream == {"app-1": "8000", "app-2": "8000"}  # the image's PORT
-    gateway, postgres = services["gateway"], services["postgres"]["environment"]
-    listen = re.findall(r"^\s*listen (\d+);", nginx, re.MULTILINE)
-    assert listen == [port.split(":")[-1] for port in gateway["ports"]]
-    assert "JWT_SECRET_KEY=" in (DEPLOY / ".env.example").read_text().splitlines()
-    for name in ("migrate", *upstream):
-        app, environment = services[name], services[name]["environment"]
-        assert (DEPLOY / app["build"]["context"] / app["build"]["dockerfile"]).is_file()
-        assert app["env_file"] in (".env", [".env"])  # JWT_SECRET_KEY
-        database = make_url(environment["DATABASE_URL"])
-        assert (database.host, str(database.port)) == ("pgbouncer", pooler["pgbouncer"]["listen_port"])
-        login = (database.username, database.password, database.database)
-        assert login == (postgres["POSTGRES_USER"], postgres["POSTGRES_PASSWORD"], postgres["POSTGRES_DB"])
-        assert environment["DATABASE_POOLER"] == "transaction"
-        assert make_url(environment["REDIS_URL"]).host == "redis"
-        assert environment["TRUSTED_PROXIES"] == gateway["networks"]["backend"]["ipv4_address"]
-    for service in services.values():
-        for volume in service.get("volumes", []):
-            assert not volume.startswith("./") or (DEPLOY / volume.split(":")[0]).exists(), volume
-
-
-def test_compose_starts_in_order_and_stops_after_the_drain() -> None:
-    services = compose_services()
-    assert services["migrate"]["command"] == ["todo-svc", "db", "upgrade"]
-    assert services["migrate"]["depends_on"] == {"pgbouncer": {"condition": "service_healthy"}}
-    assert set(services["gateway"]["depends_on"]) == {"app-1", "app-2"}
-    for name in ("postgres", "pgbouncer", "redis", "app-1", "app-2"):
-        assert services[name]["healthcheck"]["test"], name
-    for app in (services["app-1"], services["app-2"]):
-        conditions = {service: wanted["condition"] for service, wanted in app["depends_on"].items()}
-        healthy = {"pgbouncer": "service_healthy", "redis": "service_healthy"}
-        assert conditions == {"migrate": "service_completed_successfully", **healthy}
-        drain = float(app["environment"]["SHUTDOWN_DRAIN_SECONDS"])
-        assert drain > config_seconds("keepalive_timeout")
-        in_flight = float(app["environment"]["SHUTDOWN_TIMEOUT_SECONDS"])
-        assert float(app["stop_grace_period"].removesuffix("s")) > drain + in_flight

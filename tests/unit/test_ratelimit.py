@@ -3,16 +3,14 @@
 from __future__ import annotations
 
 import asyncio
-import os
 import uuid
 
 import pytest
+from conftest import REDIS_URL
 
 from todo_svc.core import ratelimit
 from todo_svc.core.ratelimit import Decision, Limit, MemoryWindows, RateLimiter, RedisWindows
 from todo_svc.core.redis_client import connect_redis
-
-REDIS_URL = os.environ.get("TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
 
 
 class Clock:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from types import SimpleNamespace
 from typing import Any
@@ -20,13 +19,6 @@ from todo_svc.core.security import AccessToken, PasswordHasher
 from todo_svc.settings import Settings
 
 SECRET = "unit-test-secret-that-is-long-enough-for-hs256"
-
-
-@pytest.fixture
-async def hasher() -> AsyncIterator[PasswordHasher]:
-    password_hasher = PasswordHasher(rounds=4, workers=2)
-    yield password_hasher
-    password_hasher.close()
 
 
 async def test_hash_then_verify(hasher: PasswordHasher) -> None:
