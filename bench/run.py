@@ -42,7 +42,7 @@ from typing import Any
 import asyncpg
 import jwt
 
-from todo_svc.core.security import PasswordHasher
+from todo_svc.core.passwords import PasswordHasher
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "tests"))  # the suite's PgBouncer runner, on deploy/pgbouncer's configuration

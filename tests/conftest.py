@@ -38,7 +38,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 from sqlalchemy.pool import NullPool
 
 from todo_svc.app import create_app
-from todo_svc.core.security import PasswordHasher
+from todo_svc.core.passwords import PasswordHasher
 from todo_svc.db.config import database_config
 from todo_svc.settings import Settings
 

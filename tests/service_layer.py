@@ -9,6 +9,7 @@ open their own from `session_maker`, and every test that uses it ends with the t
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
+from datetime import timedelta
 from typing import Any
 
 import pytest
@@ -17,12 +18,16 @@ from helpers import PASSWORD
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
-from todo_svc.core.security import PasswordHasher
+from todo_svc.api.auth import TokenIssuer, build_jwt_auth
+from todo_svc.core.passwords import PasswordHasher
 from todo_svc.db.models import User
+from todo_svc.db.refresh_tokens import RefreshTokenRepository
 from todo_svc.db.repositories import TaskRepository, UserRepository
 from todo_svc.db.session import RequestDatabase
 from todo_svc.services.auth import AuthService
+from todo_svc.services.sessions import SessionService
 from todo_svc.services.tasks import TaskService
+from todo_svc.settings import Settings
 
 
 @pytest.fixture
@@ -48,8 +53,12 @@ async def db_session(session_maker: async_sessionmaker[AsyncSession]) -> AsyncIt
 
 
 @pytest.fixture
-def auth_service(db_session: AsyncSession, hasher: PasswordHasher) -> AuthService:
-    return AuthService(UserRepository(session=db_session), hasher)
+def auth_service(db_session: AsyncSession, hasher: PasswordHasher, settings: Settings) -> AuthService:
+    """As the app builds it: sessions in the refresh-token table, access tokens signed with its JWT auth."""
+    sessions = SessionService(RefreshTokenRepository(session=db_session), timedelta(days=1))
+    return AuthService(
+        UserRepository(session=db_session), hasher, sessions, TokenIssuer(build_jwt_auth(settings))
+    )
 
 
 @pytest.fixture
@@ -59,12 +68,12 @@ def task_service(db_session: AsyncSession) -> TaskService:
 
 @pytest.fixture
 async def ann_user(auth_service: AuthService) -> User:
-    return await auth_service.register("ann@example.org", PASSWORD)
+    return (await auth_service.register("ann@example.org", PASSWORD)).user
 
 
 @pytest.fixture
 async def bob_user(auth_service: AuthService) -> User:
-    return await auth_service.register("bob@example.org", PASSWORD)
+    return (await auth_service.register("bob@example.org", PASSWORD)).user
 
 
 async def stored_task(session: AsyncSession, task_id: int) -> dict[str, Any] | None:

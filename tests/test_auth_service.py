@@ -6,22 +6,24 @@ The fixtures (`auth_service`, `task_service`, `db_session`, `ann_user`…) are i
 
 from __future__ import annotations
 
+import jwt
 import pytest
 from helpers import PASSWORD
 from service_layer import count_tasks
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from todo_svc.core.security import PasswordHasher
+from todo_svc.core.passwords import PasswordHasher
 from todo_svc.db.models import User
 from todo_svc.db.repositories import UserRepository
 from todo_svc.services.auth import AuthService
-from todo_svc.services.errors import AccountGone, EmailTaken, InvalidCredentials
+from todo_svc.services.errors import AccountGone, EmailTaken, InvalidCredentials, RefreshTokenInvalid
 from todo_svc.services.tasks import TaskService
+from todo_svc.settings import Settings
 
 
 async def test_register_normalises_the_email_and_hashes_the_password(auth_service: AuthService) -> None:
-    user = await auth_service.register("  Ann.Smith@Example.ORG ", PASSWORD)
+    user = (await auth_service.register("  Ann.Smith@Example.ORG ", PASSWORD)).user
 
     assert user.id is not None
     assert user.email == "ann.smith@example.org"
@@ -57,17 +59,38 @@ async def test_register_losing_a_race_is_email_taken(
         await auth_service.register("ANN@example.org", PASSWORD)
 
 
-async def test_authenticate(auth_service: AuthService) -> None:
-    user = await auth_service.register("ann@example.org", PASSWORD)
+async def test_login(auth_service: AuthService) -> None:
+    user = (await auth_service.register("ann@example.org", PASSWORD)).user
 
-    assert (await auth_service.authenticate("ann@example.org", PASSWORD)).id == user.id
-    assert (await auth_service.authenticate("  ANN@Example.org ", PASSWORD)).id == user.id
+    assert (await auth_service.login("ann@example.org", PASSWORD)).user.id == user.id
+    assert (await auth_service.login("  ANN@Example.org ", PASSWORD)).user.id == user.id
 
     with pytest.raises(InvalidCredentials) as wrong_password:
-        await auth_service.authenticate("ann@example.org", PASSWORD + "!")
+        await auth_service.login("ann@example.org", PASSWORD + "!")
     with pytest.raises(InvalidCredentials) as unknown_email:
-        await auth_service.authenticate("nobody@example.org", PASSWORD)
+        await auth_service.login("nobody@example.org", PASSWORD)
     assert str(wrong_password.value) == str(unknown_email.value)  # no account enumeration
+
+
+async def test_register_login_and_refresh_each_start_a_signed_session(
+    auth_service: AuthService, settings: Settings
+) -> None:
+    """The access token names the user and the refresh-token family; refresh continues that family."""
+    registered = await auth_service.register("ann@example.org", PASSWORD)
+    logged_in = await auth_service.login("ann@example.org", PASSWORD)
+    refreshed = await auth_service.refresh(logged_in.refresh_token)
+
+    claims = [
+        jwt.decode(signed.access_token, settings.jwt_secret_key, algorithms=["HS256"])
+        for signed in (registered, logged_in, refreshed)
+    ]
+    assert {claim["sub"] for claim in claims} == {str(registered.user.id)}
+    assert claims[0]["sid"] != claims[1]["sid"]  # login opens a session of its own
+    assert claims[2]["sid"] == claims[1]["sid"]  # refresh keeps it
+    assert refreshed.refresh_token != logged_in.refresh_token
+    assert refreshed.expires_in == settings.access_token_expire_minutes * 60
+    with pytest.raises(RefreshTokenInvalid):  # spent: a second use revokes the family
+        await auth_service.refresh(logged_in.refresh_token)
 
 
 async def test_delete_account_cascades_to_tasks_and_spares_others(
@@ -92,7 +115,7 @@ async def test_delete_account_cascades_to_tasks_and_spares_others(
     with pytest.raises(AccountGone):
         await auth_service.delete_account(ann_user.id)
     with pytest.raises(InvalidCredentials):
-        await auth_service.authenticate("ann@example.org", PASSWORD)
+        await auth_service.login("ann@example.org", PASSWORD)
     with pytest.raises(AccountGone):
         await auth_service.get_account(ann_user.id)
     db_session.expunge_all()

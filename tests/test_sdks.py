@@ -17,7 +17,9 @@ from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
+from conftest import empty_tables
 from servers import Server, serving
+from sqlalchemy.ext.asyncio import AsyncEngine
 
 ROOT = Path(__file__).parent.parent
 DOCUMENT = ROOT / "docs" / "openapi.json"
@@ -80,10 +82,13 @@ def node_modules() -> Path:
 
 
 @pytest.fixture(scope="module")
-async def server(database_url: str, tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[Server]:
+async def server(
+    database_url: str, engine: AsyncEngine, tmp_path_factory: pytest.TempPathFactory
+) -> AsyncIterator[Server]:
     log = tmp_path_factory.mktemp("sdk") / "server.log"
     async with serving(database_url, log, RATE_LIMIT_ENABLED="false") as live:
         yield live
+    await empty_tables(engine)  # the flows' accounts and tasks: later tests expect empty tables
 
 
 def test_python_client(server: Server, tmp_path: Path) -> None:

@@ -35,8 +35,8 @@ from todo_svc.core.check_log import CheckLog
 from todo_svc.core.drain import CONNECTION_CLOSE, Drain
 from todo_svc.core.logging import configure_logging
 from todo_svc.core.middleware import ResponseHeaders
+from todo_svc.core.passwords import PasswordHasher
 from todo_svc.core.redis_client import connect_redis
-from todo_svc.core.security import PasswordHasher
 from todo_svc.core.telemetry import RequestTelemetry
 from todo_svc.db.config import database_config, pool_gauges
 from todo_svc.settings import Settings, load_settings

@@ -156,7 +156,7 @@ def seed(users: int, tasks: int, password: str, prefix: str) -> None:
     """Fill the database with development data, in bulk (a second run adds only what is missing)."""
     import asyncio
 
-    from todo_svc.core.security import PasswordHasher
+    from todo_svc.core.passwords import PasswordHasher
     from todo_svc.db.config import database_config
     from todo_svc.db.seed import SeedResult, seed_email
     from todo_svc.db.seed import seed as seed_database

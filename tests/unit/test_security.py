@@ -13,9 +13,10 @@ import jwt
 import pytest
 from litestar.exceptions import NotAuthorizedException
 
+from todo_svc.api import tokens
 from todo_svc.api.auth import build_jwt_auth
-from todo_svc.core import security
-from todo_svc.core.security import AccessToken, PasswordHasher
+from todo_svc.api.tokens import AccessToken
+from todo_svc.core.passwords import PasswordHasher
 from todo_svc.settings import Settings
 
 SECRET = "unit-test-secret-that-is-long-enough-for-hs256"
@@ -168,6 +169,6 @@ def test_a_remembered_token_still_expires(monkeypatch: pytest.MonkeyPatch) -> No
     assert AccessToken.decode(token, secret, "HS256").sub == "7"  # the remembered one
 
     expired = now + 60 + AccessToken.leeway_seconds + 1
-    monkeypatch.setattr(security, "time", SimpleNamespace(time=lambda: expired))
+    monkeypatch.setattr(tokens, "time", SimpleNamespace(time=lambda: expired))
     with pytest.raises(NotAuthorizedException):
         AccessToken.decode(token, secret, "HS256")

@@ -23,12 +23,9 @@ from todo_svc.api.body import OptionalBodyOperation, StrictBody
 from todo_svc.api.errors import error_responses
 from todo_svc.api.rate_limits import AUTH_LIMITED, RATE_LIMIT_HEADERS, TASKS_LIMITED, RateLimits
 from todo_svc.api.schemas import Credentials, RefreshRequest, TokenPair, UserOut
-from todo_svc.core import metrics
-from todo_svc.core.security import AccessToken
-from todo_svc.db.models import User
+from todo_svc.api.tokens import AccessToken
 from todo_svc.services.auth import AuthService, normalize_email
-from todo_svc.services.errors import InvalidCredentials
-from todo_svc.services.sessions import Session, SessionService
+from todo_svc.services.sessions import SessionService
 from todo_svc.settings import Settings
 
 BEARER_SCHEME = "BearerToken"
@@ -111,27 +108,21 @@ def build_jwt_auth(settings: Settings) -> BearerJWTAuth:
 
 
 class TokenIssuer:
-    """Signs access tokens with the app's JWT settings."""
+    """Signs access tokens with the app's JWT settings (the services' `TokenSigner`)."""
 
     def __init__(self, jwt_auth: BearerJWTAuth) -> None:
         self._jwt_auth = jwt_auth
+        self.lifetime_seconds = int(jwt_auth.default_token_expiration.total_seconds())
 
-    def issue(self, user: User, session: Session) -> TokenPair:
-        lifetime = self._jwt_auth.default_token_expiration
-        token = self._jwt_auth.create_token(
-            identifier=str(user.id),
-            token_expiration=lifetime,
+    def sign(self, user_id: int, email: str, session_id: str) -> str:
+        return self._jwt_auth.create_token(
+            identifier=str(user_id),
+            token_expiration=self._jwt_auth.default_token_expiration,
             token_issuer=next(iter(self._jwt_auth.accepted_issuers or ()), None),
             token_audience=next(iter(self._jwt_auth.accepted_audiences or ()), None),
             token_unique_jwt_id=uuid4().hex,
-            email=user.email,
-            sid=session.id,
-        )
-        return TokenPair(
-            access_token=token,
-            expires_in=int(lifetime.total_seconds()),
-            refresh_token=session.refresh_token,
-            user=UserOut.of(user),
+            email=email,
+            sid=session_id,
         )
 
 
@@ -142,7 +133,6 @@ async def registration_open(connection: ASGIConnection[Any, Any, Any, Any], _: B
 
 
 Accounts = NamedDependency[AuthService]
-Tokens = NamedDependency[TokenIssuer]
 Sessions = NamedDependency[SessionService]
 Limits = NamedDependency[RateLimits]
 
@@ -162,16 +152,9 @@ class AuthController(Controller):
         guards=[registration_open],
         responses=error_responses(400, 403, 409, 413, 415, 429),
     )
-    async def register(
-        self,
-        data: JSONBody[Credentials],
-        auth_service: Accounts,
-        sessions: Sessions,
-        tokens: Tokens,
-    ) -> TokenPair:
+    async def register(self, data: JSONBody[Credentials], auth_service: Accounts) -> TokenPair:
         """Create an account and return a token pair for it."""
-        user = await auth_service.register(data.email, data.password)
-        return tokens.issue(user, await sessions.start(user.id))
+        return TokenPair.of(await auth_service.register(data.email, data.password))
 
     @post(
         "/login",
@@ -186,19 +169,11 @@ class AuthController(Controller):
         data: JSONBody[Credentials],
         request: Request[Any, Any, Any],
         auth_service: Accounts,
-        sessions: Sessions,
-        tokens: Tokens,
         rate_limits: Limits,
     ) -> TokenPair:
         """Exchange email and password for a token pair."""
         await rate_limits.enforce_login(request.scope, normalize_email(data.email))
-        try:
-            user = await auth_service.authenticate(data.email, data.password)
-        except InvalidCredentials:
-            metrics.LOGINS.labels("failure").inc()
-            raise
-        metrics.LOGINS.labels("success").inc()
-        return tokens.issue(user, await sessions.start(user.id))
+        return TokenPair.of(await auth_service.login(data.email, data.password))
 
 
 class SessionController(Controller):
@@ -217,12 +192,9 @@ class SessionController(Controller):
         security=NO_SECURITY,
         responses=error_responses(400, 401, 413, 415, 429),
     )
-    async def refresh(
-        self, data: JSONBody[RefreshRequest], auth_service: Accounts, sessions: Sessions, tokens: Tokens
-    ) -> TokenPair:
+    async def refresh(self, data: JSONBody[RefreshRequest], auth_service: Accounts) -> TokenPair:
         """Trade a refresh token for a new pair; a token used twice revokes its whole family."""
-        user_id, session = await sessions.rotate(data.refresh_token)
-        return tokens.issue(await auth_service.get_account(user_id), session)
+        return TokenPair.of(await auth_service.refresh(data.refresh_token))
 
     @post(
         "/logout",

@@ -8,6 +8,7 @@ from datetime import timedelta
 from litestar.datastructures import State
 from litestar.di import NamedDependency
 
+from todo_svc.api.auth import TokenIssuer
 from todo_svc.db.refresh_tokens import RefreshTokenRepository
 from todo_svc.db.repositories import (
     IdempotencyRepository,
@@ -43,8 +44,9 @@ def provide_task_service(db: Database) -> TaskService:
     return TaskService(TaskRepository(db))
 
 
-def provide_auth_service(db: Database, state: State) -> AuthService:
-    return AuthService(UserRepository(session=db.session), state.password_hasher)
+def provide_auth_service(db: Database, state: State, tokens: NamedDependency[TokenIssuer]) -> AuthService:
+    users = UserRepository(session=db.session)
+    return AuthService(users, state.password_hasher, provide_session_service(db, state), tokens)
 
 
 def provide_session_service(db: Database, state: State) -> SessionService:

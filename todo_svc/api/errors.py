@@ -14,8 +14,8 @@ from msgspec import UNSET
 
 from todo_svc.api.compat import body_left_out, validation_errors
 from todo_svc.api.schemas import ErrorBody, FieldError
+from todo_svc.api.tokens import ExpiredToken
 from todo_svc.core.request_id import request_id
-from todo_svc.core.security import ExpiredToken
 from todo_svc.services.errors import (
     AccountGone,
     DomainError,

@@ -14,6 +14,7 @@ from todo_svc.db.repositories import MAX_ID
 if TYPE_CHECKING:
     from todo_svc.db.models import User
     from todo_svc.db.repositories import TaskRecord
+    from todo_svc.services.auth import SignedIn
 
 TITLE_MAX = 255
 BATCH_MAX = 100
@@ -217,6 +218,10 @@ class TokenPair(Struct):
     ]
     user: UserOut
     token_type: Literal["bearer"] = "bearer"  # noqa: S105 - the scheme name, not a secret
+
+    @classmethod
+    def of(cls, signed: SignedIn) -> TokenPair:
+        return cls(signed.access_token, signed.expires_in, signed.refresh_token, UserOut.of(signed.user))
 
 
 class RefreshRequest(Struct, forbid_unknown_fields=True):

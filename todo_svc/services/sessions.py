@@ -2,13 +2,24 @@
 
 from __future__ import annotations
 
+import hashlib
+import secrets
 import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
-from todo_svc.core.security import new_refresh_token, refresh_token_digest
 from todo_svc.db.refresh_tokens import RefreshTokenRepository
 from todo_svc.services.errors import RefreshTokenInvalid
+
+
+def new_refresh_token() -> tuple[str, str]:
+    """A fresh opaque refresh token and the digest that is all the database keeps of it."""
+    token = secrets.token_urlsafe(32)
+    return token, refresh_token_digest(token)
+
+
+def refresh_token_digest(token: str) -> str:
+    return hashlib.sha256(token.encode()).hexdigest()
 
 
 @dataclass(frozen=True, slots=True)
