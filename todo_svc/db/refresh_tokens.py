@@ -48,7 +48,8 @@ class RefreshTokenRepository(SQLAlchemyAsyncRepository[RefreshToken]):
         statement = select(RefreshToken.family).where(RefreshToken.token_hash == digest)
         if user_id is not None:
             statement = statement.where(RefreshToken.user_id == user_id)
-        return await self.session.scalar(statement)
+        family: str | None = await self.session.scalar(statement)
+        return family
 
     async def revoke_family(self, family: str, now: datetime, user_id: int | None = None) -> None:
         statement = update(RefreshToken).where(
