@@ -64,3 +64,33 @@ async def test_concurrent_patches_of_different_fields_all_apply(client, ann) -> 
         assert final[field] in [body[field] for body in bodies if field in body]
     latest = max(responses, key=lambda r: utc_timestamp(r.json()["updated_at"]))
     assert utc_timestamp(final["updated_at"]) == utc_timestamp(latest.json()["updated_at"])
+
+
+async def test_a_page_and_its_total_agree_while_tasks_come_and_go(client, ann) -> None:
+    """The page and `total` are one read: `total` never counts fewer tasks than the page shows."""
+    for number in range(12):
+        await create_task(client, ann, title=f"kept {number}")
+
+    async def churn_and_read(concurrent: httpx.AsyncClient) -> list[dict]:
+        async def churn() -> None:
+            for number in range(30):
+                created = await concurrent.post(
+                    ann.tasks_url, json={"title": f"passing {number}"}, headers=ann.headers
+                )
+                await concurrent.delete(f"{ann.tasks_url}/{created.json()['id']}", headers=ann.headers)
+
+        async def read(offset: int) -> list[dict]:
+            pages = []
+            for _ in range(30):
+                answer = await concurrent.get(
+                    ann.tasks_url, params={"limit": 5, "offset": offset}, headers=ann.headers
+                )
+                pages.append(answer.json())
+            return pages
+
+        *_, first, later = await asyncio.gather(churn(), churn(), read(0), read(10))
+        return [*first, *later]
+
+    for page in await concurrently(client, churn_and_read):
+        assert page["total"] >= page["offset"] + len(page["items"]), page
+        assert 12 <= page["total"] <= 14, page  # the kept tasks, and at most two passing at once

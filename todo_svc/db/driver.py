@@ -116,7 +116,9 @@ class Driver:
                 yield pooled.driver_connection
             except _CONNECTION_LOST as error:
                 pooled.invalidate(error)  # a dead connection must not go back to the pool
-                raise
+                raise sa_exc.OperationalError(None, None, error, connection_invalidated=True) from error
+            except asyncpg.PostgresError as error:
+                raise translated(error) from error
             finally:
                 await greenlet_spawn(pooled.close)
 
@@ -136,14 +138,20 @@ class Statements:
             bound = statement.named(self._dialect, params)
             return (await self._session.execute(statement.statement, bound)).all()
         sql, arguments = statement.positional(self._dialect, params)
-        try:
-            return await self._connection.fetch(sql, *arguments)  # type: ignore[no-any-return]
-        except asyncpg.IntegrityConstraintViolationError as error:
-            raise sa_exc.IntegrityError(sql, params, error) from error
+        return await self._connection.fetch(sql, *arguments)  # type: ignore[no-any-return]
 
     async def fetch_value(self, statement: CompiledStatement, **params: Any) -> Any:
         rows = await self.fetch_all(statement, **params)
         return rows[0][0] if rows else None
+
+
+def translated(error: asyncpg.PostgresError) -> sa_exc.DBAPIError:
+    """The driver's error as SQLAlchemy raises it for the same failure through a session."""
+    if isinstance(error, asyncpg.IntegrityConstraintViolationError):
+        return sa_exc.IntegrityError(None, None, error)
+    if isinstance(error, asyncpg.DataError):
+        return sa_exc.DataError(None, None, error)
+    return sa_exc.DatabaseError(None, None, error)
 
 
 _TURNS: weakref.WeakKeyDictionary[Pool, asyncio.Semaphore] = weakref.WeakKeyDictionary()

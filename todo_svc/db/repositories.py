@@ -102,9 +102,10 @@ class TaskRepository:
         return _record(await self._driver.fetch_one(statements.GET_OWNED, owner_id=owner_id, task_id=task_id))
 
     async def page_owned(self, owner_id: int, query: TaskQuery) -> tuple[list[TaskRecord], int]:
-        """One page of a user's tasks and the number of all that match the filters.
+        """One page of a user's tasks and the number of all that match the filters, read together.
 
-        The count is skipped when the first page is not full: its length is the count.
+        A page past the end has no row to carry the number: then it is counted on its own (there
+        is no item it could disagree with).
         """
         filtered, searched = query.completed is not None, bool(query.q)
         params = {
@@ -116,11 +117,12 @@ class TaskRepository:
         }
         async with self._driver.borrow() as run:
             rows = await run.fetch_all(statements.list_page(filtered, searched, query.sort), **params)
-            items = [TaskRecord(*row) for row in rows]
-            if query.offset == 0 and len(items) < query.limit:
-                return items, len(items)
+            if rows:
+                return [TaskRecord(*row[:-1]) for row in rows], int(rows[0][-1])
+            if query.offset == 0:
+                return [], 0
             total = await run.fetch_value(statements.list_count(filtered, searched), **params)
-        return items, int(total)
+        return [], int(total)
 
     async def create_owned(self, owner_id: int, values: dict[str, Any]) -> TaskRecord | None:
         """Insert a task; `None` when the owner no longer exists."""

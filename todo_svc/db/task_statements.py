@@ -113,11 +113,13 @@ INSERT = CompiledStatement(
 
 @cache
 def list_page(completed: bool, searched: bool, sort: SortKey) -> CompiledStatement:
-    """A page of the owner's tasks: `:limit` rows from `:offset`, ties broken by id."""
+    """A page of the owner's tasks: `:limit` rows from `:offset`, ties broken by id, each row
+    ending with the number of all the tasks that match (one statement: one consistent read)."""
     column = tasks.c[sort.lstrip("-")]
     descending = sort.startswith("-")
     order = (column.desc(), tasks.c.id.desc()) if descending else (column.asc(), tasks.c.id.asc())
-    statement = select(*TASK_COLUMNS).where(*_filters(completed, searched)).order_by(*order)
+    matching = func.count().over().label("matching")
+    statement = select(*TASK_COLUMNS, matching).where(*_filters(completed, searched)).order_by(*order)
     return CompiledStatement(statement.limit(bindparam("limit")).offset(bindparam("offset")))
 
 
