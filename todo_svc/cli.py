@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-import os
 import shutil
 import sys
 import tempfile
@@ -12,7 +11,8 @@ from pathlib import Path
 import click
 import msgspec
 
-from todo_svc.settings import MULTIPROCESS_DIR_VARIABLE, Settings, SettingsError, load_settings
+from todo_svc.core import multiprocess
+from todo_svc.settings import Settings, SettingsError, load_settings
 
 
 def _settings() -> Settings:
@@ -28,14 +28,6 @@ def _migrations(settings: Settings) -> object:
     from todo_svc.db.config import database_config
 
     return AlembicCommands(sqlalchemy_config=database_config(settings))
-
-
-def _prepare_metrics_directory(directory: Path) -> None:
-    """Create it, or empty it of a previous run's files, and export it to the workers."""
-    directory.mkdir(parents=True, exist_ok=True)
-    for leftover in directory.glob("*.db"):
-        leftover.unlink()
-    os.environ[MULTIPROCESS_DIR_VARIABLE] = str(directory)
 
 
 # PostgreSQL's default max_connections (100) minus headroom for migrations, admin and probes.
@@ -69,7 +61,7 @@ def serve(host: str | None, port: int | None, workers: int | None) -> None:
     # anything imports prometheus-client, which picks its storage at import (workers are forked).
     given_dir = settings.prometheus_multiproc_dir
     metrics_dir = Path(given_dir or tempfile.mkdtemp(prefix="todo-svc-metrics-"))
-    _prepare_metrics_directory(metrics_dir)
+    multiprocess.share_across_workers(metrics_dir)
     configure_logging(settings.log_level, settings.log_json)
     try:
         ensure_port_free(settings.host, settings.port)

@@ -22,8 +22,6 @@ from todo_svc.core.ratelimit import LIMIT_PATTERN, Limit
 logger = logging.getLogger(__name__)
 
 MIN_SECRET_BYTES = 32
-# prometheus-client's multiprocess mode reads it from the environment (`prometheus_multiproc_dir`).
-MULTIPROCESS_DIR_VARIABLE = "PROMETHEUS_MULTIPROC_DIR"
 PositiveInt = Annotated[int, msgspec.Meta(ge=1)]
 LimitText = Annotated[str, msgspec.Meta(pattern=LIMIT_PATTERN)]
 LogLevel = Annotated[str, msgspec.Meta(pattern=r"(?i)^(debug|info|warning|error|critical)$")]

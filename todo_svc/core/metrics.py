@@ -24,7 +24,7 @@ from prometheus_client import (
     multiprocess,
 )
 
-from todo_svc.settings import MULTIPROCESS_DIR_VARIABLE
+from todo_svc.core import multiprocess as workers
 
 CONTENT_TYPE = CONTENT_TYPE_LATEST
 KNOWN_METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
@@ -59,7 +59,7 @@ def method_label(method: str) -> str:
 def exposition() -> bytes:
     """Prometheus text (`CONTENT_TYPE`) of every worker's values."""
     registry = REGISTRY
-    if MULTIPROCESS_DIR_VARIABLE in os.environ:
+    if workers.shared():
         registry = CollectorRegistry()
         multiprocess.MultiProcessCollector(registry)  # type: ignore[no-untyped-call]
     return generate_latest(registry)
@@ -67,5 +67,5 @@ def exposition() -> bytes:
 
 def worker_stopped() -> None:
     """Drop this process's live gauges from the sums (its counters stay: they happened)."""
-    if MULTIPROCESS_DIR_VARIABLE in os.environ:
+    if workers.shared():
         multiprocess.mark_process_dead(os.getpid())  # type: ignore[no-untyped-call]
