@@ -82,3 +82,7 @@ revision message:
 # Per-statement cost of the executors: the driver path vs SQLAlchemy Core vs the ORM session (PostgreSQL)
 bench-executors *args:
     {{bin}}/python bench/executors.py {{args}}
+
+# Instructions per GET of a task and of a list, counted by callgrind (--against REV compares a revision)
+bench-instructions *args:
+    {{bin}}/python bench/instructions.py {{args}}

@@ -102,10 +102,11 @@ class TaskRepository:
         return _record(await self._driver.fetch_one(statements.GET_OWNED, owner_id=owner_id, task_id=task_id))
 
     async def page_owned(self, owner_id: int, query: TaskQuery) -> tuple[list[TaskRecord], int]:
-        """One page of a user's tasks and the number of all that match the filters, read together.
+        """One page of a user's tasks and the number of all that match the filters, from one read.
 
-        A page past the end has no row to carry the number: then it is counted on its own (there
-        is no item it could disagree with).
+        A first page that is not full is the whole list: its length is the number. Otherwise the
+        page is read with the number on every row; a page past the end has no row to carry it,
+        and is counted on its own (there is no item it could disagree with).
         """
         filtered, searched = query.completed is not None, bool(query.q)
         params = {
@@ -116,11 +117,13 @@ class TaskRepository:
             "offset": query.offset,
         }
         async with self._driver.borrow() as run:
-            rows = await run.fetch_all(statements.list_page(filtered, searched, query.sort), **params)
-            if rows:
-                return [TaskRecord(*row[:-1]) for row in rows], int(rows[0][-1])
             if query.offset == 0:
-                return [], 0
+                rows = await run.fetch_all(statements.list_page(filtered, searched, query.sort), **params)
+                if len(rows) < query.limit:
+                    return [TaskRecord(*row) for row in rows], len(rows)
+            counted = statements.list_page(filtered, searched, query.sort, counted=True)
+            if rows := await run.fetch_all(counted, **params):
+                return [TaskRecord(*row[:-1]) for row in rows], int(rows[0][-1])
             total = await run.fetch_value(statements.list_count(filtered, searched), **params)
         return [], int(total)
 

@@ -112,14 +112,14 @@ INSERT = CompiledStatement(
 
 
 @cache
-def list_page(completed: bool, searched: bool, sort: SortKey) -> CompiledStatement:
-    """A page of the owner's tasks: `:limit` rows from `:offset`, ties broken by id, each row
-    ending with the number of all the tasks that match (one statement: one consistent read)."""
+def list_page(completed: bool, searched: bool, sort: SortKey, counted: bool = False) -> CompiledStatement:
+    """A page of the owner's tasks: `:limit` rows from `:offset`, ties broken by id. `counted`: each
+    row ends with the number of all the tasks that match (one statement: one consistent read)."""
     column = tasks.c[sort.lstrip("-")]
     descending = sort.startswith("-")
     order = (column.desc(), tasks.c.id.desc()) if descending else (column.asc(), tasks.c.id.asc())
-    matching = func.count().over().label("matching")
-    statement = select(*TASK_COLUMNS, matching).where(*_filters(completed, searched)).order_by(*order)
+    columns = (*TASK_COLUMNS, func.count().over().label("matching")) if counted else TASK_COLUMNS
+    statement = select(*columns).where(*_filters(completed, searched)).order_by(*order)
     return CompiledStatement(statement.limit(bindparam("limit")).offset(bindparam("offset")))
 
 
