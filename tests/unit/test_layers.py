@@ -60,3 +60,14 @@ def test_the_services_and_what_they_import_import_no_web_framework() -> None:
         for module, imported in modules.items()
     }
     assert {module: names for module, names in web.items() if names} == {}
+
+
+def test_the_api_layer_reaches_the_database_only_through_its_composition_root() -> None:
+    """Routes speak to services; only api/dependencies.py (and app.py, outside api/) wires db in."""
+    api = {f"todo_svc.api.{path.stem}" for path in (PACKAGE / "api").glob("*.py")}
+    assert "todo_svc.api.tasks" in api
+    reaching = {
+        module: sorted(name for name in imports_of(module) if name.startswith("todo_svc.db"))
+        for module in api - {"todo_svc.api.dependencies"}
+    }
+    assert {module: names for module, names in reaching.items() if names} == {}

@@ -13,7 +13,7 @@ from typing import Annotated
 from litestar.params import HeaderParameter
 
 from todo_svc.api.schemas import OPTIONAL_HEADER
-from todo_svc.db.repositories import TaskRecord
+from todo_svc.services.tasks import TaskRecord
 
 _TAG = re.compile(r'\s*(W/)?"([^"]*)"\s*(?:,|$)')
 

@@ -7,6 +7,7 @@ from datetime import timedelta
 
 from litestar.datastructures import State
 from litestar.di import NamedDependency
+from sqlalchemy.ext.asyncio import AsyncEngine
 
 from todo_svc.api.auth import TokenIssuer
 from todo_svc.db.refresh_tokens import RefreshTokenRepository
@@ -15,7 +16,7 @@ from todo_svc.db.repositories import (
     TaskRepository,
     UserRepository,
 )
-from todo_svc.db.session import RequestDatabase
+from todo_svc.db.session import RequestDatabase, answers
 from todo_svc.services.auth import AuthService
 from todo_svc.services.idempotency import IdempotencyService
 from todo_svc.services.sessions import SessionService
@@ -57,3 +58,8 @@ def provide_session_service(db: Database, state: State) -> SessionService:
 def idempotency_service(db: RequestDatabase) -> IdempotencyService:
     """Built only for requests that carry an Idempotency-Key, on the request's session."""
     return IdempotencyService(IdempotencyRepository(session=db.session))
+
+
+async def database_answers(engine: AsyncEngine) -> None:
+    """The readiness probe's database check (the data layer's)."""
+    await answers(engine)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
 from collections.abc import Awaitable, Callable
 from typing import Annotated, Any
 
@@ -10,11 +9,11 @@ import msgspec
 from litestar import Response
 from litestar.enums import MediaType
 from litestar.params import HeaderParameter
+from litestar.status_codes import HTTP_201_CREATED
 
-from todo_svc.api.dependencies import idempotency_service
+from todo_svc.api.dependencies import Database, idempotency_service
 from todo_svc.api.schemas import OPTIONAL_HEADER
-from todo_svc.db.models import IdempotencyRecord
-from todo_svc.db.session import RequestDatabase
+from todo_svc.services.idempotency import StoredResponse, fingerprint
 
 IdempotencyKey = Annotated[
     str | None,
@@ -30,7 +29,7 @@ IdempotencyKey = Annotated[
 
 
 async def replay_or_run(
-    db: RequestDatabase,
+    db: Database,
     owner_id: int,
     key: str | None,
     operation: str,
@@ -45,24 +44,19 @@ async def replay_or_run(
     if key is None:
         return await run()
     records = idempotency_service(db)
-    fingerprint = hashlib.sha256(operation.encode() + b"\0" + msgspec.json.encode(body)).hexdigest()
-    stored = await records.begin(owner_id, key, fingerprint)
-    if stored is not None:
+    request = fingerprint(operation, msgspec.json.encode(body))
+    if (stored := await records.begin(owner_id, key, request)) is not None:
         headers = {"Idempotent-Replayed": "true"}
         if stored.location:
             headers["Location"] = stored.location
         return Response(
-            stored.body.encode(), status_code=stored.status_code, headers=headers, media_type=MediaType.JSON
+            stored.body, status_code=stored.status_code, headers=headers, media_type=MediaType.JSON
         )
     response = await run()
-    await records.remember(
-        IdempotencyRecord(
-            user_id=owner_id,
-            key=key,
-            fingerprint=fingerprint,
-            status_code=response.status_code,
-            body=msgspec.json.encode(response.content).decode(),
-            location=response.headers.get("Location"),
-        )
+    first = StoredResponse(
+        response.status_code or HTTP_201_CREATED,  # the creates set theirs
+        msgspec.json.encode(response.content),
+        response.headers.get("Location"),
     )
+    await records.remember(owner_id, key, request, first)
     return response

@@ -14,7 +14,7 @@ from typing import Any, get_args
 from litestar import Litestar, Request
 from litestar.openapi.plugins import JsonRenderPlugin
 
-from todo_svc.db.repositories import SortKey
+from todo_svc.services.tasks import SortKey
 
 OPERATION_METHODS = frozenset({"get", "put", "post", "delete", "options", "head", "patch", "trace"})
 RESPONSE_HEADERS: dict[str, dict[str, Any]] = {  # by status, on every operation that documents it

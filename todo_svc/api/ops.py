@@ -9,10 +9,10 @@ from typing import Any
 from litestar import MediaType, Request, Response, get
 from litestar.di import NamedDependency
 from litestar.openapi import ResponseSpec
-from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from todo_svc.api.auth import NO_SECURITY, PUBLIC
+from todo_svc.api.dependencies import database_answers
 from todo_svc.api.errors import error_response, error_responses
 from todo_svc.api.schemas import Health, Readiness
 from todo_svc.core.check_log import CheckLog
@@ -55,11 +55,6 @@ def _error_class(exc: BaseException) -> str:
     return f"{type(exc).__name__} from {type(cause).__name__}" if cause else type(exc).__name__
 
 
-async def _select_one(engine: AsyncEngine) -> None:
-    async with engine.connect() as connection:
-        await connection.execute(text("SELECT 1"))
-
-
 @get("/health/ready", opt=PUBLIC, security=NO_SECURITY, tags=["ops"], responses=error_responses(503))
 async def readiness(
     request: Request[Any, Any, Any], db_engine: NamedDependency[AsyncEngine]
@@ -72,7 +67,7 @@ async def readiness(
             request, 503, "The instance is shutting down", checks={"shutdown": "draining"}
         )
     log = request.app.state.readiness_log
-    checks = {"database": await _check(log, "database", lambda: _select_one(db_engine))}
+    checks = {"database": await _check(log, "database", lambda: database_answers(db_engine))}
     if (redis_client := request.app.state.redis) is not None:
         checks["redis"] = await _check(log, "redis", redis_client.ping)
     if all(state == "ok" for state in checks.values()):

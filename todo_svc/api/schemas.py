@@ -9,12 +9,11 @@ from typing import TYPE_CHECKING, Annotated, Any, Literal
 
 from msgspec import UNSET, Meta, Struct, UnsetType
 
-from todo_svc.db.repositories import MAX_ID
+from todo_svc.services.tasks import MAX_ID
 
 if TYPE_CHECKING:
-    from todo_svc.db.models import User
-    from todo_svc.db.repositories import TaskRecord
-    from todo_svc.services.auth import SignedIn
+    from todo_svc.services.auth import SignedIn, User
+    from todo_svc.services.tasks import TaskRecord
 
 TITLE_MAX = 255
 BATCH_MAX = 100

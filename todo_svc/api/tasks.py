@@ -32,8 +32,7 @@ from todo_svc.api.schemas import (
     TaskReplace,
     plain_optional,
 )
-from todo_svc.db.repositories import MAX_ID, SortKey, TaskQuery, TaskRecord
-from todo_svc.services.tasks import TaskService
+from todo_svc.services.tasks import MAX_ID, SortKey, TaskQuery, TaskRecord, TaskService
 
 
 def exact_bounds(low: int, high: int) -> dict[str, Any]:

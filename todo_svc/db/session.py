@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
+from sqlalchemy import text
 from sqlalchemy.engine import Dialect
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
@@ -51,3 +52,9 @@ class RequestDatabase:
         """Release the session (rolling back whatever was not committed)."""
         if self._session is not None:
             await self._session.close()
+
+
+async def answers(engine: AsyncEngine) -> None:
+    """Raise unless the database answers a query (the readiness check)."""
+    async with engine.connect() as connection:
+        await connection.execute(text("SELECT 1"))

@@ -17,6 +17,8 @@ from todo_svc.db.repositories import UserRepository
 from todo_svc.services.errors import AccountGone, EmailTaken, InvalidCredentials
 from todo_svc.services.sessions import Session, SessionService
 
+__all__ = ("AuthService", "SignedIn", "TokenSigner", "User", "normalize_email")
+
 
 def normalize_email(email: str) -> str:
     return email.strip().lower()

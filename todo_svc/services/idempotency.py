@@ -7,6 +7,8 @@ its retry runs afresh.
 
 from __future__ import annotations
 
+import hashlib
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
 from todo_svc.db.models import IdempotencyRecord
@@ -16,21 +18,44 @@ from todo_svc.services.errors import IdempotencyKeyInFlight, IdempotencyKeyReuse
 KEY_LIFETIME = timedelta(hours=24)
 
 
+@dataclass(frozen=True, slots=True)
+class StoredResponse:
+    """What is kept of the first response to a key, to answer its retries with."""
+
+    status_code: int
+    body: bytes
+    location: str | None
+
+
+def fingerprint(operation: str, body: bytes) -> str:
+    """The request a key was first used with: the operation and its body."""
+    return hashlib.sha256(operation.encode() + b"\0" + body).hexdigest()
+
+
 class IdempotencyService:
     def __init__(self, records: IdempotencyRepository) -> None:
         self._records = records
 
-    async def begin(self, owner_id: int, key: str, fingerprint: str) -> IdempotencyRecord | None:
-        """The stored response to replay, or `None` when this request is the first with its key."""
+    async def begin(self, owner_id: int, key: str, request: str) -> StoredResponse | None:
+        """The stored response to replay, or `None` when this request (its `fingerprint`) is the
+        first with its key; the key is held until the request's transaction ends."""
         if not await self._records.claim(owner_id, key):
             raise IdempotencyKeyInFlight
         record = await self._records.find_live(owner_id, key, since=datetime.now(UTC) - KEY_LIFETIME)
         if record is None:
             return None
-        if record.fingerprint != fingerprint:
+        if record.fingerprint != request:
             raise IdempotencyKeyReused
-        return record
+        return StoredResponse(record.status_code, record.body.encode(), record.location)
 
-    async def remember(self, record: IdempotencyRecord) -> None:
+    async def remember(self, owner_id: int, key: str, request: str, response: StoredResponse) -> None:
+        record = IdempotencyRecord(
+            user_id=owner_id,
+            key=key,
+            fingerprint=request,
+            status_code=response.status_code,
+            body=response.body.decode(),
+            location=response.location,
+        )
         if not await self._records.save(record):
             raise IdempotencyKeyInFlight
