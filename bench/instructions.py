@@ -21,6 +21,7 @@ import secrets
 import subprocess
 import sys
 import tempfile
+from dataclasses import dataclass
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -50,7 +51,25 @@ async def child(path: str, count: int) -> None:
                 raise SystemExit(f"{answer.status_code}: {answer.text}")
 
 
-def counted(source: Path, path: str, count: int, environment: dict[str, str]) -> subprocess.Popen[str]:
+@dataclass(frozen=True)
+class Counted:
+    """A run under callgrind, and the file it writes its totals to."""
+
+    process: subprocess.Popen[str]
+    out: Path
+
+    def instructions(self) -> int:
+        _, errors = self.process.communicate()
+        if self.process.returncode != 0:
+            raise SystemExit(f"a counted run failed:\n{errors[-2000:]}")
+        summary = re.search(r"^summary: (\d+)", self.out.read_text(), re.MULTILINE)
+        self.out.unlink()
+        if summary is None:
+            raise SystemExit(f"callgrind wrote no summary to {self.out}")
+        return int(summary.group(1))
+
+
+def counted(source: Path, path: str, count: int, environment: dict[str, str]) -> Counted:
     out = Path(tempfile.mkstemp(prefix="callgrind-")[1])
     command = [
         *("valgrind", "--tool=callgrind", f"--callgrind-out-file={out}"),
@@ -58,23 +77,12 @@ def counted(source: Path, path: str, count: int, environment: dict[str, str]) ->
     ]
     env = {**environment, "PYTHONPATH": str(source)}
     process = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
-    process.out = out  # type: ignore[attr-defined]
-    return process
-
-
-def instructions(process: subprocess.Popen[str]) -> int:
-    _, errors = process.communicate()
-    if process.returncode != 0:
-        raise SystemExit(f"a counted run failed:\n{errors[-2000:]}")
-    out: Path = process.out  # type: ignore[attr-defined]
-    total = int(re.search(r"^summary: (\d+)", out.read_text(), re.MULTILINE).group(1))  # type: ignore[union-attr]
-    out.unlink()
-    return total
+    return Counted(process, out)
 
 
 def per_request(source: Path, path: str, environment: dict[str, str]) -> float:
     few, many = (counted(source, path, count, environment) for count in (FEW, MANY))  # both cores
-    return (instructions(many) - instructions(few)) / (MANY - FEW)
+    return (many.instructions() - few.instructions()) / (MANY - FEW)
 
 
 def main() -> int:
