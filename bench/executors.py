@@ -1,4 +1,4 @@
-"""The statement executors compared on the hot task statements: the driver path (`db/driver.py`),
+"""The statement executors compared on the hot task statements: the driver path (`db/database.py`),
 SQLAlchemy Core on an `AsyncConnection`, and the ORM `AsyncSession`.
 
     .venv/bin/python bench/executors.py [--statements 20000] [--concurrency 1,16] [--rounds 2]
@@ -13,7 +13,7 @@ shape and each executor: a warm-up, then N timed statements; all of that
 --rounds times, interleaved, each number the best of the rounds.
 
 Executors, all in autocommit (no BEGIN/COMMIT on any path):
-  driver           `Driver.fetch_all`: compiled once, asyncpg `fetch` on a connection of the pool
+  driver           `RequestDatabase.statements()`: compiled once, asyncpg `fetch` on a pooled connection
   core-connection  `AsyncConnection.execute(statement, named)`: compiled cache, prepared statements
   core-driver-sql  `AsyncConnection.exec_driver_sql(sql, positional)`: no compiling, no type processing
   core-no-cache    `core-connection` with `compiled_cache=None`: compiled on every execution
@@ -45,11 +45,10 @@ from sqlalchemy import insert
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
 from bench.run import BenchError, Run, cleanup, create_database, git_revision, migrate, server_env
-from todo_svc.db import task_statements as statements
+from todo_svc.db import tasks as statements
 from todo_svc.db.config import database_config
-from todo_svc.db.driver import CompiledStatement, Driver
+from todo_svc.db.database import CompiledStatement, RequestDatabase
 from todo_svc.db.models import Task, User
-from todo_svc.db.session import RequestDatabase
 from todo_svc.settings import Settings, load_settings
 
 Executor = Callable[[CompiledStatement, dict[str, Any]], Awaitable[Sequence[Any]]]
@@ -97,10 +96,11 @@ def executors(engine: AsyncEngine, make_session: Callable[..., AsyncSession]) ->
     dialect = engine.dialect
     autocommit = engine.execution_options(isolation_level="AUTOCOMMIT")
     uncached = autocommit.execution_options(compiled_cache=None)
-    driver = Driver(RequestDatabase(engine, make_session))
+    database = RequestDatabase(engine, make_session)
 
     async def via_driver(statement: CompiledStatement, params: dict[str, Any]) -> Sequence[Any]:
-        return await driver.fetch_all(statement, **params)
+        async with database.statements() as run:
+            return await run.fetch_all(statement, **params)
 
     async def via_core(
         statement: CompiledStatement, params: dict[str, Any], on: AsyncEngine = autocommit

@@ -20,10 +20,11 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from todo_svc.api.auth import TokenIssuer, build_jwt_auth
 from todo_svc.core.passwords import PasswordHasher
+from todo_svc.db.database import RequestDatabase
 from todo_svc.db.models import User
 from todo_svc.db.refresh_tokens import RefreshTokenRepository
-from todo_svc.db.repositories import TaskRepository, UserRepository
-from todo_svc.db.session import RequestDatabase
+from todo_svc.db.tasks import TaskRepository
+from todo_svc.db.users import UserRepository
 from todo_svc.services.auth import AuthService
 from todo_svc.services.sessions import SessionService
 from todo_svc.services.tasks import TaskService

@@ -15,7 +15,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from todo_svc.core.passwords import PasswordHasher
 from todo_svc.db.models import User
-from todo_svc.db.repositories import UserRepository
+from todo_svc.db.users import UserRepository
 from todo_svc.services.auth import AuthService
 from todo_svc.services.errors import AccountGone, EmailTaken, InvalidCredentials, RefreshTokenInvalid
 from todo_svc.services.tasks import TaskService

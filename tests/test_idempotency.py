@@ -15,7 +15,7 @@ from litestar import Litestar
 from litestar.testing import AsyncTestClient
 from sqlalchemy import text
 
-from todo_svc.db.repositories import IdempotencyRepository
+from todo_svc.db.idempotency import IdempotencyRepository
 
 Client = AsyncTestClient[Litestar]
 

@@ -20,7 +20,7 @@ from litestar.testing import AsyncTestClient
 from schemathesis import Case
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from todo_svc.db.repositories import MAX_ID
+from todo_svc.db.models import MAX_ID
 
 Client = AsyncTestClient[Litestar]
 Message = dict[str, Any]

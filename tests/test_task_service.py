@@ -15,9 +15,10 @@ from service_layer import stored_task
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
+from todo_svc.db.database import RequestDatabase
 from todo_svc.db.models import User
-from todo_svc.db.repositories import TaskQuery, TaskRepository, UserRepository
-from todo_svc.db.session import RequestDatabase
+from todo_svc.db.tasks import TaskQuery, TaskRepository
+from todo_svc.db.users import UserRepository
 from todo_svc.services.errors import AccountGone, TaskNotFound
 from todo_svc.services.tasks import TaskService
 

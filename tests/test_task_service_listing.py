@@ -9,7 +9,7 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from todo_svc.db.models import User
-from todo_svc.db.repositories import TaskQuery
+from todo_svc.db.tasks import TaskQuery
 from todo_svc.services.tasks import TaskService
 
 

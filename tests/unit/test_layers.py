@@ -54,7 +54,7 @@ def test_the_services_and_what_they_import_import_no_web_framework() -> None:
     services = [f"todo_svc.services.{path.stem}" for path in (PACKAGE / "services").glob("*.py")]
     modules = reachable_project_modules(services)
     assert "todo_svc.services.auth" in modules
-    assert "todo_svc.db.repositories" in modules  # the walk follows the services' imports
+    assert "todo_svc.db.tasks" in modules  # the walk follows the services' imports
     web = {
         module: sorted(name for name in imported if name.split(".")[0] == "litestar")
         for module, imported in modules.items()

@@ -10,13 +10,11 @@ from litestar.di import NamedDependency
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from todo_svc.api.auth import TokenIssuer
+from todo_svc.db.database import RequestDatabase, answers
+from todo_svc.db.idempotency import IdempotencyRepository
 from todo_svc.db.refresh_tokens import RefreshTokenRepository
-from todo_svc.db.repositories import (
-    IdempotencyRepository,
-    TaskRepository,
-    UserRepository,
-)
-from todo_svc.db.session import RequestDatabase, answers
+from todo_svc.db.tasks import TaskRepository
+from todo_svc.db.users import UserRepository
 from todo_svc.services.auth import AuthService
 from todo_svc.services.idempotency import IdempotencyService
 from todo_svc.services.sessions import SessionService

@@ -20,6 +20,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from sqlalchemy.pool import QueuePool
 
 from todo_svc.core import metrics
+from todo_svc.db.database import FairQueuePool
 from todo_svc.settings import Settings
 
 VERSION_TABLE = "alembic_version"
@@ -61,6 +62,7 @@ def database_config(settings: Settings) -> SQLAlchemyAsyncConfig:
         EngineConfig()
         if is_sqlite
         else EngineConfig(
+            poolclass=FairQueuePool,
             pool_size=settings.database_pool_size,
             max_overflow=0,
             pool_timeout=10,

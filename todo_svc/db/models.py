@@ -21,6 +21,8 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import Mapped, mapped_column
 
+# PostgreSQL's BIGINT: ids past it can match no row, and asyncpg would refuse to send them.
+MAX_ID = 2**63 - 1
 # SQLite would hand a deleted row's id to the next insert: a deleted account's
 # unexpired token would then open the next account. AUTOINCREMENT forbids reuse.
 NEVER_REUSE_IDS = {"sqlite_autoincrement": True}

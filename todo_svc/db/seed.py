@@ -2,22 +2,21 @@
 
 Accounts are `<prefix>-<n>@example.org`. Seeding again creates only the accounts
 that are missing (and their tasks), so a second run of the same command adds
-nothing.
+nothing. The tasks are written by the same statement as the API's.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import insert, select
-from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker
 
-from todo_svc.db.models import Task, User
-
-CHUNK = 1000  # rows per statement: under SQLite's parameter limit, big enough to be fast
+from todo_svc.db.database import RequestDatabase
+from todo_svc.db.models import User
+from todo_svc.db.tasks import insert_tasks
+from todo_svc.db.users import UserRepository
 
 
 @dataclass(frozen=True)
@@ -31,53 +30,39 @@ def seed_email(prefix: str, number: int) -> str:
     return f"{prefix}-{number}@example.org"
 
 
-def _chunks(rows: Sequence[Any]) -> Iterator[Sequence[Any]]:
-    for start in range(0, len(rows), CHUNK):
-        yield rows[start : start + CHUNK]
-
-
 async def seed(
     engine: AsyncEngine, *, users: int, tasks_per_user: int, password_hash: str, prefix: str = "seed"
 ) -> SeedResult:
     """Create the missing accounts of `<prefix>-1 … <prefix>-<users>` and their tasks, in one transaction."""
     emails = [seed_email(prefix, number) for number in range(1, users + 1)]
-    async with engine.begin() as connection:
-        existing = await _existing(connection, emails)
+    database = RequestDatabase(engine, async_sessionmaker(engine, expire_on_commit=False))
+    try:
+        await database.all_or_nothing()
+        accounts = UserRepository(session=database.session)
+        existing = {user.email for user in await accounts.list(User.email.in_(emails))}
+        created = await accounts.add_many(
+            [User(email=email, password_hash=password_hash) for email in emails if email not in existing]
+        )
         now = datetime.now(UTC)
-        new_users = [
-            {"email": email, "password_hash": password_hash, "created_at": now, "updated_at": now}
-            for email in emails
-            if email not in existing
-        ]
-        user_ids: list[int] = []
-        for chunk in _chunks(new_users):
-            result = await connection.execute(insert(User).returning(User.id), chunk)
-            user_ids.extend(result.scalars())
         tasks = [
-            _task(user_id, number, now - timedelta(minutes=tasks_per_user - number))
-            for user_id in user_ids
+            _task(user.id, number, now - timedelta(minutes=tasks_per_user - number))
+            for user in created
             for number in range(1, tasks_per_user + 1)
         ]
-        for chunk in _chunks(tasks):
-            await connection.execute(insert(Task), chunk)
-    return SeedResult(users_created=len(user_ids), users_existing=len(existing), tasks_created=len(tasks))
+        async with database.statements() as run:
+            await insert_tasks(run, tasks)
+        await database.commit()
+    finally:
+        await database.close()
+    return SeedResult(users_created=len(created), users_existing=len(existing), tasks_created=len(tasks))
 
 
-async def _existing(connection: AsyncConnection, emails: list[str]) -> set[str]:
-    found: set[str] = set()
-    for chunk in _chunks(emails):
-        found.update((await connection.execute(select(User.email).where(User.email.in_(chunk)))).scalars())
-    return found
-
-
-def _task(user_id: int, number: int, created_at: datetime) -> dict[str, Any]:
+def _task(owner_id: int, number: int, created_at: datetime) -> dict[str, Any]:
     """Varied enough to try the list's filters and sorts: every third done, some with a description."""
     return {
-        "user_id": user_id,
+        "owner_id": owner_id,
+        "now": created_at,
         "title": f"Task {number}",
         "description": f"Seeded task {number}" if number % 2 else None,
         "completed": number % 3 == 0,
-        "version": 1,
-        "created_at": created_at,
-        "updated_at": created_at,
     }

@@ -13,7 +13,7 @@ from typing import Protocol
 from todo_svc.core import metrics
 from todo_svc.core.passwords import PasswordHasher
 from todo_svc.db.models import User
-from todo_svc.db.repositories import UserRepository
+from todo_svc.db.users import UserRepository
 from todo_svc.services.errors import AccountGone, EmailTaken, InvalidCredentials
 from todo_svc.services.sessions import Session, SessionService
 

@@ -11,8 +11,8 @@ import hashlib
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
+from todo_svc.db.idempotency import IdempotencyRepository
 from todo_svc.db.models import IdempotencyRecord
-from todo_svc.db.repositories import IdempotencyRepository
 from todo_svc.services.errors import IdempotencyKeyInFlight, IdempotencyKeyReused
 
 KEY_LIFETIME = timedelta(hours=24)

@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Collection, Sequence
 from typing import Any
 
-from todo_svc.db.repositories import MAX_ID, SortKey, TaskQuery, TaskRecord, TaskRepository, Versions
+from todo_svc.db.tasks import MAX_ID, SortKey, TaskQuery, TaskRecord, TaskRepository, Versions
 from todo_svc.services.errors import AccountGone, TaskChanged, TaskNotFound, TasksNotFound
 
 __all__ = ("MAX_ID", "SortKey", "TaskQuery", "TaskRecord", "TaskService", "Versions")
