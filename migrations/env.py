@@ -7,13 +7,13 @@ there is one entry point and one version table.
 from __future__ import annotations
 
 import asyncio
-from typing import TYPE_CHECKING, cast
+from typing import TYPE_CHECKING, Any, cast
 
 from alembic import context
 from sqlalchemy import pool
 from sqlalchemy.ext.asyncio import AsyncEngine, async_engine_from_config
 
-from todo_svc.db.models import Task, User  # noqa: F401 - registers the tables
+from todo_svc.db.models import Task, User  # noqa: F401 - registers the tables (every model of the module)
 
 if TYPE_CHECKING:
     from advanced_alchemy.alembic.commands import AlembicCommandConfig
@@ -23,8 +23,16 @@ config = cast("AlembicCommandConfig", context.config)
 target_metadata = User.metadata  # Task shares it: both models are imported for autogenerate
 
 
+def _exists_here(object_: Any, _name: Any, type_: str, _reflected: bool, _compare_to: Any) -> bool:
+    """Indexes of a PostgreSQL-only kind (GIN) are made, and compared, only on PostgreSQL."""
+    if type_ == "index" and object_.dialect_kwargs.get("postgresql_using"):
+        return bool(context.get_context().dialect.name == "postgresql")
+    return True
+
+
 def _configure(**kwargs: object) -> None:
     context.configure(
+        include_object=_exists_here,
         target_metadata=target_metadata,
         version_table=config.version_table_name,
         version_table_schema=config.version_table_schema,

@@ -27,8 +27,10 @@ from todo_svc.db.tasks import TaskRepository
 from todo_svc.db.users import UserRepository
 from todo_svc.services.auth import AuthService
 from todo_svc.services.sessions import SessionService
-from todo_svc.services.tasks import TaskService
+from todo_svc.services.tasks import TaskListPage, TaskRecord, TaskService
 from todo_svc.settings import Settings
+
+RETENTION = Settings().tombstone_retention  # the default TASK_TOMBSTONE_RETENTION_DAYS
 
 
 @pytest.fixture
@@ -64,7 +66,7 @@ def auth_service(db_session: AsyncSession, hasher: PasswordHasher, settings: Set
 
 @pytest.fixture
 def task_service(db_session: AsyncSession) -> TaskService:
-    return TaskService(TaskRepository(RequestDatabase.around(db_session)))
+    return TaskService(TaskRepository(RequestDatabase.around(db_session)), RETENTION)
 
 
 @pytest.fixture
@@ -94,3 +96,8 @@ async def stored_task(session: AsyncSession, task_id: int) -> dict[str, Any] | N
 async def count_tasks(session: AsyncSession, owner_id: int) -> int:
     result = await session.scalar(text("SELECT count(*) FROM tasks WHERE user_id = :id"), {"id": owner_id})
     return int(result or 0)
+
+
+def pair(page: TaskListPage) -> tuple[list[TaskRecord], int]:
+    """A list page as (its tasks, the number of all that match)."""
+    return page.items, page.total

@@ -21,7 +21,7 @@ async def test_register_create_list_complete_delete(client, register) -> None:
 
     listed = await client.get(account.tasks_url, headers=account.headers)
     assert listed.status_code == 200
-    assert listed.json() == {"items": [task], "total": 1, "limit": 50, "offset": 0}
+    assert listed.json() == {"items": [task], "total": 1, "limit": 50, "offset": 0, "next_cursor": None}
 
     completed = await client.patch(f"{account.tasks_url}/{task['id']}/complete", headers=account.headers)
     assert completed.status_code == 200, completed.text

@@ -94,7 +94,7 @@ async def test_legacy_routes_behave_the_same_and_announce_their_successor(client
 
     listing = await client.get(old, params={"q": "legacy"}, headers=ann.headers)
     assert_deprecated(listing, new)
-    assert listing.json() == {"items": [task], "total": 1, "limit": 50, "offset": 0}
+    assert listing.json() == {"items": [task], "total": 1, "limit": 50, "offset": 0, "next_cursor": None}
 
     got = await client.get(old + item, headers=ann.headers)
     assert_deprecated(got, new + item)

@@ -23,9 +23,9 @@ from sqlalchemy.pool import NullPool
 
 from todo_svc.db.config import database_config
 
-APP_TABLES = {"users", "tasks", "idempotency_records", "refresh_tokens"}
+APP_TABLES = {"users", "tasks", "idempotency_records", "refresh_tokens", "task_counters", "task_tombstones"}
 VERSION_TABLE = "alembic_version"
-HEAD = "0002"
+HEAD = "0003"
 
 
 @pytest.fixture(params=["postgresql", "sqlite"])

@@ -39,7 +39,7 @@ async def page(client, account, **params: Any) -> dict[str, Any]:
     response = await client.get(account.tasks_url, params=params, headers=account.headers)
     assert response.status_code == 200, response.text
     body = response.json()
-    assert set(body) == {"items", "total", "limit", "offset"}
+    assert set(body) == {"items", "total", "limit", "offset", "next_cursor"}
     return body
 
 
@@ -54,13 +54,19 @@ async def test_list_envelope_and_defaults(client, ann) -> None:
         response = await client.post(ann.tasks_url, json={"title": title}, headers=ann.headers)
         created.append(response.json())
     body = await page(client, ann)
-    assert body == {"items": created[::-1], "total": 3, "limit": 50, "offset": 0}  # newest first
+    assert body == {
+        "items": created[::-1],
+        "total": 3,
+        "limit": 50,
+        "offset": 0,
+        "next_cursor": None,
+    }  # newest
     assert body == await page(client, ann, sort="-created_at", limit=50, offset=0)
 
 
 @both_backends
 async def test_list_of_a_user_without_tasks_is_empty(client, ann) -> None:
-    assert await page(client, ann) == {"items": [], "total": 0, "limit": 50, "offset": 0}
+    assert await page(client, ann) == {"items": [], "total": 0, "limit": 50, "offset": 0, "next_cursor": None}
 
 
 @both_backends

@@ -11,7 +11,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
-from service_layer import stored_task
+from service_layer import RETENTION, pair, stored_task
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
@@ -81,14 +81,14 @@ async def test_list_never_returns_another_owners_tasks(
             TaskQuery(completed=True),
             TaskQuery(sort="title"),
         ):
-            items, total = await task_service.list_tasks(owner.id, query)
+            items, total = pair(await task_service.list_tasks(owner.id, query))
             assert {t.user_id for t in items} <= {owner.id}, query
-        items, total = await task_service.list_tasks(owner.id, TaskQuery())
+        items, total = pair(await task_service.list_tasks(owner.id, TaskQuery()))
         assert total == expected
         assert len(items) == expected
         assert all(t.user_id == owner.id for t in items)
 
-    items, total = await task_service.list_tasks(ann_user.id, TaskQuery(completed=True))
+    items, total = pair(await task_service.list_tasks(ann_user.id, TaskQuery(completed=True)))
     assert (list(items), total) == ([], 0)
 
 
@@ -124,7 +124,7 @@ async def test_concurrent_toggles_are_atomic(
     async with session_maker() as setup:
         owner = await UserRepository(session=setup).create("racer@example.org", "not-a-real-hash")
         assert owner is not None
-        task = await TaskService(TaskRepository(RequestDatabase.around(setup))).create_task(
+        task = await TaskService(TaskRepository(RequestDatabase.around(setup)), RETENTION).create_task(
             owner.id, {"title": "Race"}
         )
         await setup.commit()
@@ -133,13 +133,15 @@ async def test_concurrent_toggles_are_atomic(
         # Both in open transactions, so the hot statements join them and the row lock is held.
         await first.connection()
         await second.connection()
-        flipped_first = await TaskService(TaskRepository(RequestDatabase.around(first))).complete_task(
-            owner.id, task.id, None
-        )
+        flipped_first = await TaskService(
+            TaskRepository(RequestDatabase.around(first)), RETENTION
+        ).complete_task(owner.id, task.id, None)
         assert flipped_first.completed is True  # row now locked by `first`, not committed
 
         racing = asyncio.create_task(
-            TaskService(TaskRepository(RequestDatabase.around(second))).complete_task(owner.id, task.id, None)
+            TaskService(TaskRepository(RequestDatabase.around(second)), RETENTION).complete_task(
+                owner.id, task.id, None
+            )
         )
         # Wait (bounded) until `second` is blocked on the row lock, so the race really happens.
         for _ in range(2000):

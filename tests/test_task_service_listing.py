@@ -5,6 +5,7 @@ The fixtures (`task_service`, `db_session`, `ann_user`) are in service_layer.py.
 
 from __future__ import annotations
 
+from service_layer import pair
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -19,7 +20,7 @@ async def test_list_total_counts_every_match_also_past_the_last_page(
     for i in range(5):
         await task_service.create_task(ann_user.id, {"title": f"task {i}", "completed": i < 3})
 
-    items, total = await task_service.list_tasks(ann_user.id, TaskQuery())
+    items, total = pair(await task_service.list_tasks(ann_user.id, TaskQuery()))
     assert (len(items), total) == (5, 5)
 
     cases = [
@@ -37,7 +38,7 @@ async def test_list_total_counts_every_match_also_past_the_last_page(
         (TaskQuery(q="nothing like it"), 0, 0),
     ]
     for query, page_size, total in cases:
-        items, counted = await task_service.list_tasks(ann_user.id, query)
+        items, counted = pair(await task_service.list_tasks(ann_user.id, query))
         assert (len(items), counted) == (page_size, total), query
 
 
@@ -45,7 +46,7 @@ async def test_list_pages_cover_every_task_exactly_once(task_service: TaskServic
     created = {(await task_service.create_task(ann_user.id, {"title": f"t{i}"})).id for i in range(7)}
     seen: list[int] = []
     for offset in range(0, 9, 3):
-        items, total = await task_service.list_tasks(ann_user.id, TaskQuery(limit=3, offset=offset))
+        items, total = pair(await task_service.list_tasks(ann_user.id, TaskQuery(limit=3, offset=offset)))
         assert total == 7
         seen += [t.id for t in items]
     assert sorted(seen) == sorted(created)
@@ -58,7 +59,7 @@ async def test_q_matches_percent_and_underscore_literally(task_service: TaskServ
     await task_service.create_task(ann_user.id, {"title": "described", "description": "50%_off"})
 
     async def titles_for(q: str) -> set[str]:
-        items, total = await task_service.list_tasks(ann_user.id, TaskQuery(q=q))
+        items, total = pair(await task_service.list_tasks(ann_user.id, TaskQuery(q=q)))
         assert total == len(items)
         return {t.title for t in items}
 
@@ -76,9 +77,9 @@ async def test_list_sorts_with_ties_broken_by_id(
     db_session: AsyncSession, task_service: TaskService, ann_user: User
 ) -> None:
     ids = [(await task_service.create_task(ann_user.id, {"title": title})).id for title in ("b", "a", "c")]
-    items, _ = await task_service.list_tasks(ann_user.id, TaskQuery(sort="title"))
+    items, _ = pair(await task_service.list_tasks(ann_user.id, TaskQuery(sort="title")))
     assert [t.title for t in items] == ["a", "b", "c"]
-    items, _ = await task_service.list_tasks(ann_user.id, TaskQuery(sort="-title"))
+    items, _ = pair(await task_service.list_tasks(ann_user.id, TaskQuery(sort="-title")))
     assert [t.title for t in items] == ["c", "b", "a"]
 
     # Same timestamps everywhere: the order is decided by id alone.
@@ -91,5 +92,5 @@ async def test_list_sorts_with_ties_broken_by_id(
         ("-updated_at", sorted(ids, reverse=True)),
         ("updated_at", sorted(ids)),
     ):
-        items, _ = await task_service.list_tasks(ann_user.id, TaskQuery(sort=sort))  # type: ignore[arg-type]
+        items, _ = pair(await task_service.list_tasks(ann_user.id, TaskQuery(sort=sort)))  # type: ignore[arg-type]
         assert [t.id for t in items] == expected, sort

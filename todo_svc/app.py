@@ -19,6 +19,7 @@ from todo_svc.api import api_v1, deprecation_headers, legacy_routes, operation_i
 from todo_svc.api.auth import PUBLIC, TokenIssuer, build_jwt_auth
 from todo_svc.api.body import StrictStructSchemaPlugin
 from todo_svc.api.compat import allow_every_method, wrap_asgi_handler
+from todo_svc.api.cursors import Positions
 from todo_svc.api.dependencies import (
     provide_auth_service,
     provide_database,
@@ -92,6 +93,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
     configure_logging(settings.log_level, settings.log_json)
     jwt_auth = build_jwt_auth(settings)
     tokens = TokenIssuer(jwt_auth)
+    positions = Positions(settings.jwt_secret_key)
     hasher = PasswordHasher(rounds=settings.bcrypt_rounds, workers=settings.password_hash_workers)
     db_config = database_config(settings)
     redis_client = connect_redis(settings.redis_url) if settings.redis_url else None
@@ -125,6 +127,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
             "sessions": Provide(provide_session_service, sync_to_thread=False),
             "tokens": Provide(lambda: tokens, sync_to_thread=False, use_cache=True),
             "rate_limits": Provide(lambda: rate_limits, sync_to_thread=False, use_cache=True),
+            "positions": Provide(lambda: positions, sync_to_thread=False, use_cache=True),
         },
         exception_handlers={Exception: handle_exception},
         before_request=allow_every_method(),

@@ -10,6 +10,7 @@ import logging
 import os
 import secrets
 from collections.abc import Mapping
+from datetime import timedelta
 from pathlib import Path
 from typing import Annotated, Literal
 
@@ -39,6 +40,7 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=
     jwt_secret_key: str = ""
     access_token_expire_minutes: PositiveInt = 15
     refresh_token_expire_days: PositiveInt = 14
+    task_tombstone_retention_days: PositiveInt = 30
     jwt_issuer: str | None = None
     jwt_audience: str | None = None
     jwt_leeway_seconds: Annotated[int, msgspec.Meta(ge=0, le=300)] = 10
@@ -97,6 +99,11 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=
     def transaction_pooled(self) -> bool:
         """A pooler lends server connections per transaction: no prepared statement may outlive one."""
         return self.database_pooler == "transaction"
+
+    @property
+    def tombstone_retention(self) -> timedelta:
+        """How long the changes feed remembers a deleted task: older `since` tokens get 410."""
+        return timedelta(days=self.task_tombstone_retention_days)
 
     @property
     def log_json(self) -> bool:

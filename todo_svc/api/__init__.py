@@ -14,6 +14,7 @@ from todo_svc.api.auth import AccountController, AuthController, SessionControll
 from todo_svc.api.compat import remounted
 from todo_svc.api.ops import health, metrics, readiness
 from todo_svc.api.task_batches import TaskBatchController
+from todo_svc.api.task_changes import TaskChangesController
 from todo_svc.api.tasks import TaskController
 
 API_V1 = "/api/v1"
@@ -70,6 +71,7 @@ api_v1 = Router(
         AccountController,
         TaskController,
         TaskBatchController,
+        TaskChangesController,
     ],
 )
 legacy_routes = Router(

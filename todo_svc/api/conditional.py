@@ -1,19 +1,23 @@
-"""ETags of tasks and the If-Match / If-None-Match headers that use them.
+"""ETags of tasks and task lists, and the If-Match / If-None-Match headers that use them.
 
 A task's tag is `"<id>.<version>"`; the version moves with every change, so
 the tag is strong. If-Match becomes the set of versions a write accepts, and
-the repository checks it inside the UPDATE itself.
+the repository checks it inside the UPDATE itself. A list's tag is the owner's
+change number (it moves with every change of any of their tasks) and a digest
+of the query: a poll with the current one costs one row, not a page.
 """
 
 from __future__ import annotations
 
+import hashlib
 import re
 from typing import Annotated
 
+import msgspec
 from litestar.params import HeaderParameter
 
 from todo_svc.api.schemas import OPTIONAL_HEADER
-from todo_svc.services.tasks import TaskRecord
+from todo_svc.services.tasks import TaskQuery, TaskRecord
 
 _TAG = re.compile(r'\s*(W/)?"([^"]*)"\s*(?:,|$)')
 
@@ -37,8 +41,25 @@ IfNoneMatch = Annotated[
 ]
 
 
+ListIfNoneMatch = Annotated[
+    str | None,
+    HeaderParameter(
+        name="If-None-Match",
+        schema_extra=OPTIONAL_HEADER,
+        required=False,
+        description="304 when nothing in the user's tasks changed since this list ETag.",
+    ),
+]
+
+
 def etag(task: TaskRecord) -> str:
     return f'"{task.id}.{task.version}"'
+
+
+def list_etag(owner_id: int, query: TaskQuery, changes: int) -> str:
+    shape = (owner_id, query.completed, query.q, query.sort, query.limit, query.offset, query.after)
+    digest = hashlib.blake2b(msgspec.msgpack.encode(shape), digest_size=8).hexdigest()
+    return f'"l{changes}.{digest}"'
 
 
 def _tags(header: str) -> list[tuple[bool, str]]:
@@ -62,7 +83,12 @@ def accepted_versions(if_match: str | None, task_id: int) -> frozenset[int] | No
 
 def is_current(if_none_match: str | None, task: TaskRecord) -> bool:
     """If-None-Match names the task's current tag (weak comparison, as RFC 9110 asks for GET)."""
+    return names(if_none_match, etag(task))
+
+
+def names(if_none_match: str | None, current_tag: str) -> bool:
+    """If-None-Match names `current_tag`, or `*` (weak comparison, as RFC 9110 asks for GET)."""
     if if_none_match is None:
         return False
-    current = etag(task).strip('"')
+    current = current_tag.strip('"')
     return if_none_match.strip() == "*" or any(tag == current for _, tag in _tags(if_none_match))

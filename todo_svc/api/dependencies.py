@@ -39,8 +39,8 @@ async def provide_database(state: State) -> AsyncGenerator[RequestDatabase, None
         await database.close()
 
 
-def provide_task_service(db: Database) -> TaskService:
-    return TaskService(TaskRepository(db))
+def provide_task_service(db: Database, state: State) -> TaskService:
+    return TaskService(TaskRepository(db), state.settings.tombstone_retention)
 
 
 def provide_auth_service(db: Database, state: State, tokens: NamedDependency[TokenIssuer]) -> AuthService:

@@ -18,6 +18,7 @@ from todo_svc.api.tokens import ExpiredToken
 from todo_svc.core.request_id import request_id
 from todo_svc.services.errors import (
     AccountGone,
+    ChangesExpired,
     DomainError,
     EmailTaken,
     IdempotencyKeyInFlight,
@@ -41,6 +42,7 @@ DOMAIN_STATUS: dict[type[DomainError], int] = {
     TaskChanged: 412,
     IdempotencyKeyInFlight: 409,
     IdempotencyKeyReused: 422,
+    ChangesExpired: 410,
 }
 PLAIN_DETAIL = {
     400: "The request is invalid",
@@ -49,6 +51,7 @@ PLAIN_DETAIL = {
     404: "The requested resource was not found",
     405: "This method is not allowed on this resource",
     409: "The request conflicts with the current state",
+    410: "The since token is older than the deletions kept; read the task list again",
     412: "The task changed since the tag given in If-Match",
     413: "The request body is too large",
     415: "The request body must be JSON (Content-Type: application/json)",

@@ -190,6 +190,21 @@ class TaskPage(Struct):
     total: int
     limit: int
     offset: int
+    next_cursor: Annotated[
+        str | None,
+        Meta(
+            description='Pass as `cursor` for the next page (also in `Link: rel="next"`); null on the last.'
+        ),
+    ]
+
+
+class TaskChangesOut(Struct):
+    items: Annotated[
+        list[TaskOut], Meta(description="Tasks created or changed since, as they are now, in change order.")
+    ]
+    deleted: Annotated[list[int], Meta(description="Ids of the tasks deleted since.")]
+    next_since: Annotated[str, Meta(description="Pass as `since` for the changes after these.")]
+    has_more: Annotated[bool, Meta(description="More changes follow: ask again at once with `next_since`.")]
 
 
 class UserOut(Struct):

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Annotated, Any
+from urllib.parse import urlencode
 
 from litestar import Controller, Request, Response, delete, get, patch, post, put
 from litestar.connection import ASGIConnection
@@ -18,7 +20,17 @@ from msgspec import UNSET, structs
 
 from todo_svc.api.auth import BEARER
 from todo_svc.api.body import OptionalBodyOperation, StrictBody
-from todo_svc.api.conditional import IfMatch, IfNoneMatch, accepted_versions, etag, is_current
+from todo_svc.api.conditional import (
+    IfMatch,
+    IfNoneMatch,
+    ListIfNoneMatch,
+    accepted_versions,
+    etag,
+    is_current,
+    list_etag,
+    names,
+)
+from todo_svc.api.cursors import CursorParam, Positions, invalid
 from todo_svc.api.dependencies import Database
 from todo_svc.api.errors import error_responses
 from todo_svc.api.idempotency import IdempotencyKey, replay_or_run
@@ -68,6 +80,38 @@ NOT_MODIFIED = ResponseSpec(
 )
 
 
+LIST_ETAG_HEADER = ResponseHeader(
+    name="ETag",
+    documentation_only=True,
+    description="The list's current tag: it changes with any change of the user's tasks.",
+    value='"l1.0"',  # documentation only, as above
+)
+NEXT_LINK_HEADER = ResponseHeader(
+    name="Link",
+    documentation_only=True,
+    description='The next page, `<…?cursor=…>; rel="next"`; absent on the last page.',
+    value='</api/v1/users/1/tasks?cursor=…>; rel="next"',  # documentation only, as above
+)
+LIST_NOT_MODIFIED = ResponseSpec(
+    data_container=None, description="Nothing changed since the list tag given in If-None-Match (no body)."
+)
+
+
+def not_modified(tag: str) -> Response[Any]:
+    no_body: Any = None  # 304 carries no body
+    return Response(no_body, status_code=HTTP_304_NOT_MODIFIED, headers={"ETag": tag})
+
+
+def next_page_url(request: Request[Any, Any, Any], query: TaskQuery, cursor: str) -> str:
+    """The list's path with the same sort, filters and limit, and the cursor of the next page."""
+    params: dict[str, str | int] = {"sort": query.sort, "limit": query.limit, "cursor": cursor}
+    if query.completed is not None:
+        params["completed"] = "true" if query.completed else "false"
+    if query.q is not None:
+        params["q"] = query.q
+    return f"{request.url.path}?{urlencode(params)}"
+
+
 def task_response(
     task: TaskRecord, status_code: int = HTTP_200_OK, location: str | None = None
 ) -> Response[TaskOut]:
@@ -97,11 +141,16 @@ class TaskController(Controller):
     opt = TASKS_LIMITED
     response_headers = RATE_LIMIT_HEADERS
 
-    @get(responses=error_responses(400, 401, 403, 404, 429))
+    @get(
+        responses={**error_responses(400, 401, 403, 404, 429), HTTP_304_NOT_MODIFIED: LIST_NOT_MODIFIED},
+        response_headers=[LIST_ETAG_HEADER, NEXT_LINK_HEADER],
+    )
     async def list_tasks(
         self,
+        request: Request[Any, Any, Any],
         user_id: UserId,
         task_service: Tasks,
+        positions: NamedDependency[Positions],
         completed: Annotated[
             bool | None,
             QueryParameter(
@@ -122,11 +171,27 @@ class TaskController(Controller):
         ] = "-created_at",
         limit: Annotated[int, QueryParameter(**exact_bounds(1, 100))] = 50,
         offset: Annotated[int, QueryParameter(**exact_bounds(0, MAX_ID))] = 0,
-    ) -> TaskPage:
-        """A page of the user's tasks, filtered and sorted, with the number of all matches."""
+        cursor: CursorParam = None,
+        if_none_match: ListIfNoneMatch = None,
+    ) -> Response[TaskPage]:
+        """A page of the user's tasks, filtered and sorted, with the number of all matches and the
+        cursor of the next page; 304 without a body when `If-None-Match` has the list's current tag."""
         query = TaskQuery(completed=completed, q=q, sort=sort, limit=limit, offset=offset)
-        items, total = await task_service.list_tasks(user_id, query)
-        return TaskPage(items=[TaskOut.of(task) for task in items], total=total, limit=limit, offset=offset)
+        if cursor is not None:
+            if offset:
+                raise invalid("offset", "Page with offset or with cursor, not both")
+            query = replace(query, after=positions.after(cursor, user_id, query))
+        if if_none_match is not None:
+            tag = list_etag(user_id, query, await task_service.changes_so_far(user_id))
+            if names(if_none_match, tag):
+                return not_modified(tag)
+        page = await task_service.list_tasks(user_id, query)
+        headers = {"ETag": list_etag(user_id, query, page.changes)}
+        next_cursor = positions.next_cursor(user_id, query, page.items[-1]) if page.more else None
+        if next_cursor is not None:
+            headers["Link"] = f'<{next_page_url(request, query, next_cursor)}>; rel="next"'
+        items = [TaskOut.of(task) for task in page.items]
+        return Response(TaskPage(items, page.total, limit, offset, next_cursor), headers=headers)
 
     @post(
         status_code=HTTP_201_CREATED,
@@ -163,8 +228,7 @@ class TaskController(Controller):
         """One task, with its `ETag`; 304 without a body when `If-None-Match` has the current tag."""
         task = await task_service.get_task(user_id, task_id)
         if is_current(if_none_match, task):
-            not_modified: Any = None  # 304 carries no body
-            return Response(not_modified, status_code=HTTP_304_NOT_MODIFIED, headers={"ETag": etag(task)})
+            return not_modified(etag(task))
         return task_response(task)
 
     @put(

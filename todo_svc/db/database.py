@@ -143,7 +143,9 @@ class _SessionStatements(Statements):
 
     async def fetch_all(self, statement: CompiledStatement, **params: Any) -> Sequence[Row]:
         bound = statement.named(self._dialect, params)
-        return cast("list[Row]", (await self._session.execute(statement.statement, bound)).mappings().all())
+        rows = (await self._session.execute(statement.statement, bound)).mappings()
+        # Plain `str` keys: a subquery's column names come back as SQLAlchemy's `str` subclass.
+        return [{str(name): value for name, value in row.items()} for row in rows]
 
     async def fetch_many(self, statement: CompiledStatement, many: Iterable[Mapping[str, Any]]) -> list[Row]:
         return [row for params in many for row in await self.fetch_all(statement, **params)]

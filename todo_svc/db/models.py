@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from advanced_alchemy.base import IdentityAuditBase
+from advanced_alchemy.base import AdvancedDeclarativeBase, IdentityAuditBase, IdentityBase
 from advanced_alchemy.types import DateTimeUTC
 from sqlalchemy import (
     BigInteger,
@@ -47,6 +47,20 @@ class Task(IdentityAuditBase):
         Index("ix_tasks_user_created", "user_id", "created_at", "id"),
         Index("ix_tasks_user_updated", "user_id", "updated_at", "id"),
         Index("ix_tasks_user_title", "user_id", "title", "id"),
+        # The changes feed: a user's tasks in the order they last changed.
+        Index("ix_tasks_user_change", "user_id", "last_change"),
+        # `q` on PostgreSQL: trigram indexes, within the user (btree_gin), so a search costs what
+        # it finds, not the size of the list.
+        *(
+            Index(
+                f"ix_tasks_{column}_trgm",
+                "user_id",
+                column,
+                postgresql_using="gin",
+                postgresql_ops={column: "gin_trgm_ops"},
+            ).ddl_if(dialect="postgresql")
+            for column in ("title", "description")
+        ),
         NEVER_REUSE_IDS,
     )
 
@@ -56,6 +70,38 @@ class Task(IdentityAuditBase):
     completed: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
     # Bumped by every change: the ETag, and the If-Match check inside the UPDATE itself.
     version: Mapped[int] = mapped_column(Integer, default=1, server_default="1")
+    # The owner's change number of this task's latest change (set by the database's triggers).
+    last_change: Mapped[int] = mapped_column(BigInteger, default=0, server_default="0")
+
+
+class TaskCounter(AdvancedDeclarativeBase):
+    """Per user, kept by triggers in the writing transaction: how many tasks (and how many
+    completed), and how many changes so far. Its row lock orders one user's changes, so change
+    numbers commit in the order they are given."""
+
+    __tablename__ = "task_counters"
+
+    user_id: Mapped[int] = mapped_column(
+        BigInteger, ForeignKey("users.id", ondelete="CASCADE"), primary_key=True
+    )
+    tasks: Mapped[int] = mapped_column(BigInteger, default=0, server_default="0")
+    completed: Mapped[int] = mapped_column(BigInteger, default=0, server_default="0")
+    changes: Mapped[int] = mapped_column(BigInteger, default=0, server_default="0")
+
+
+class TaskTombstone(IdentityBase):
+    """A deleted task, for the changes feed; kept TASK_TOMBSTONE_RETENTION_DAYS (`todo-svc changes prune`)."""
+
+    __tablename__ = "task_tombstones"
+    __table_args__ = (
+        Index("ix_task_tombstones_user_change", "user_id", "change"),
+        Index("ix_task_tombstones_deleted", "deleted_at"),
+    )
+
+    user_id: Mapped[int] = mapped_column(BigInteger, ForeignKey("users.id", ondelete="CASCADE"))
+    task_id: Mapped[int] = mapped_column(BigInteger)
+    change: Mapped[int] = mapped_column(BigInteger)
+    deleted_at: Mapped[datetime] = mapped_column(DateTimeUTC(timezone=True))
 
 
 class IdempotencyRecord(IdentityAuditBase):

@@ -15,14 +15,13 @@ from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from functools import cache
-from typing import TYPE_CHECKING, Any, Literal, Protocol, cast
+from typing import TYPE_CHECKING, Any, Protocol, cast
 
 import msgspec
 from sqlalchemy import (
     ARRAY,
     ColumnElement,
     Interval,
-    String,
     Table,
     and_,
     bindparam,
@@ -32,7 +31,6 @@ from sqlalchemy import (
     insert,
     literal,
     not_,
-    or_,
     select,
     update,
 )
@@ -41,14 +39,24 @@ from sqlalchemy.sql.expression import BindParameter
 
 from todo_svc.db.database import CompiledStatement, RequestDatabase, Row, Statements
 from todo_svc.db.models import MAX_ID, Task
+from todo_svc.db.task_lists import CHANGES_SO_FAR, SortKey, changes_since, contains_pattern, list_page
 
 if TYPE_CHECKING:
     from sqlalchemy import Column
 
-__all__ = ("MAX_ID", "SortKey", "TaskQuery", "TaskRecord", "TaskRepository", "Versions", "insert_tasks")
+__all__ = (
+    "MAX_ID",
+    "SortKey",
+    "TaskChanges",
+    "TaskListPage",
+    "TaskQuery",
+    "TaskRecord",
+    "TaskRepository",
+    "Versions",
+    "insert_tasks",
+)
 
 tasks = cast("Table", Task.__table__)
-SortKey = Literal["created_at", "-created_at", "updated_at", "-updated_at", "title", "-title"]
 ONE_MICROSECOND = literal(timedelta(microseconds=1), Interval())
 
 
@@ -79,13 +87,37 @@ def _record(row: Row) -> TaskRecord:
 
 @dataclass(frozen=True, slots=True)
 class TaskQuery:
-    """Filters and paging of a task list."""
+    """Filters and paging of a task list: from `offset`, or `after` a position in the sort order
+    (the sort column's value and the id of the last task seen)."""
 
     completed: bool | None = None
     q: str | None = None
     sort: SortKey = "-created_at"
     limit: int = 50
     offset: int = 0
+    after: tuple[Any, int] | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class TaskListPage:
+    """A page, and from the same read the number of all the matching tasks and the owner's change
+    number (which moves with every change of any of their tasks). `more`: tasks follow the page."""
+
+    items: list[TaskRecord]
+    total: int
+    changes: int
+    more: bool
+
+
+@dataclass(frozen=True, slots=True)
+class TaskChanges:
+    """The owner's changes after a change number, in order: the tasks (as they are now) and the ids
+    deleted; `position` is the change number they bring the reader up to; `more`: others follow."""
+
+    changed: list[TaskRecord]
+    deleted: list[int]
+    position: int
+    more: bool
 
 
 # The versions an If-Match accepts; `None` for an unconditional write.
@@ -139,40 +171,6 @@ def insert_owned(columns: frozenset[str]) -> CompiledStatement:
     values = {**_set(columns), "user_id": bindparam("owner_id")}
     values |= {"created_at": bindparam("now"), "updated_at": bindparam("now")}
     return CompiledStatement(insert(tasks).values(values).returning(tasks))
-
-
-@cache
-def list_page(completed: bool, searched: bool, sort: SortKey, counted: bool = False) -> CompiledStatement:
-    """A page of the owner's tasks: `:limit` rows from `:offset`, ties broken by id. `counted`: each
-    row also carries `matching`, the number of all the tasks that match (one consistent read)."""
-    column = tasks.c[sort.lstrip("-")]
-    descending = sort.startswith("-")
-    order = (column.desc(), tasks.c.id.desc()) if descending else (column.asc(), tasks.c.id.asc())
-    columns = (tasks, func.count().over().label("matching")) if counted else (tasks,)
-    statement = select(*columns).where(*_filters(completed, searched)).order_by(*order)
-    return CompiledStatement(statement.limit(bindparam("limit")).offset(bindparam("offset")))
-
-
-@cache
-def list_count(completed: bool, searched: bool) -> CompiledStatement:
-    return CompiledStatement(select(func.count()).select_from(tasks).where(*_filters(completed, searched)))
-
-
-def _filters(completed: bool, searched: bool) -> list[ColumnElement[bool]]:
-    filters = [tasks.c.user_id == bindparam("owner_id")]
-    if completed:
-        filters.append(tasks.c.completed == bindparam("completed"))
-    if searched:
-        pattern = bindparam("pattern", type_=String)
-        filters.append(
-            or_(tasks.c.title.ilike(pattern, escape="\\"), tasks.c.description.ilike(pattern, escape="\\"))
-        )
-    return filters
-
-
-def contains_pattern(text: str) -> str:
-    """A LIKE pattern matching `text` anywhere, with `%`, `_` and `\\` taken literally."""
-    return "%" + text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
 
 
 @cache
@@ -237,31 +235,45 @@ class TaskRepository:
             row = await run.fetch_one(GET_OWNED, owner_id=owner_id, task_id=task_id)
         return _record(row) if row is not None else None
 
-    async def page_owned(self, owner_id: int, query: TaskQuery) -> tuple[list[TaskRecord], int]:
-        """One page of a user's tasks and the number of all that match the filters, from one read.
-
-        A first page that is not full is the whole list: its length is the number. Otherwise the
-        page is read with the number on every row; a page past the end has no row to carry it,
-        and is counted on its own (there is no item it could disagree with).
-        """
-        filtered, searched = query.completed is not None, bool(query.q)
+    async def page_owned(self, owner_id: int, query: TaskQuery) -> TaskListPage:
+        """One page of a user's tasks and, from the same read, the number of all that match."""
+        after_value, after_id = query.after or (None, None)
         params = {
             "owner_id": owner_id,
             "completed": query.completed,
             "pattern": contains_pattern(query.q) if query.q else None,
-            "limit": query.limit,
+            "limit": query.limit + 1,  # one more than the page: is there a next one
             "offset": query.offset,
+            "after_value": after_value,
+            "after_id": after_id,
         }
+        statement = list_page(query.completed is not None, bool(query.q), query.sort, query.after is not None)
         async with self._database.statements() as run:
-            if query.offset == 0:
-                rows = await run.fetch_all(list_page(filtered, searched, query.sort), **params)
-                if len(rows) < query.limit:
-                    return [_record(row) for row in rows], len(rows)
-            counted = list_page(filtered, searched, query.sort, counted=True)
-            if rows := await run.fetch_all(counted, **params):
-                return [_record(row) for row in rows], int(rows[0]["matching"])
-            total = await run.fetch_value(list_count(filtered, searched), **params)
-        return [], int(total)
+            rows = await run.fetch_all(statement, **params)
+        items = [_record(row) for row in rows if row["id"] is not None]
+        more = len(items) > query.limit
+        summary = rows[0]
+        return TaskListPage(items[: query.limit], int(summary["matching"]), int(summary["changes"]), more)
+
+    async def changes_owned(self, owner_id: int, since: int, limit: int) -> TaskChanges:
+        """At most `limit` of the owner's changes after change number `since`, from one read."""
+        async with self._database.statements() as run:
+            rows = await run.fetch_all(changes_since(), owner_id=owner_id, since=since, limit=limit + 1)
+        changes = [row for row in rows if row["kind"] != "position"]
+        more = len(changes) > limit
+        if more:
+            changes = changes[:limit]
+            position = int(changes[-1]["change"])
+        else:  # every change up to the owner's change number is here (none at all: no task ever)
+            position = int(rows[-1]["change"]) if rows else since
+        changed = [_record(row) for row in changes if row["kind"] == "task"]
+        deleted = [int(row["id"]) for row in changes if row["kind"] == "deleted"]
+        return TaskChanges(changed, deleted, position, more)
+
+    async def changes_so_far(self, owner_id: int) -> int:
+        """The owner's change number now: where a changes feed that begins now starts."""
+        async with self._database.statements() as run:
+            return int(await run.fetch_value(CHANGES_SO_FAR, owner_id=owner_id))
 
     async def create_owned(self, owner_id: int, values: Mapping[str, Any]) -> TaskRecord | None:
         """Insert a task; `None` when the owner no longer exists."""

@@ -53,3 +53,13 @@ class IdempotencyKeyReused(DomainError):
 class RefreshTokenInvalid(DomainError):
     def __init__(self) -> None:
         super().__init__("The refresh token is invalid, expired or already used; log in again")
+
+
+class ChangesExpired(DomainError):
+    """A changes-feed position older than the deletions kept: the client must read everything again."""
+
+    def __init__(self, retention_days: int) -> None:
+        super().__init__(
+            f"This since token is older than the {retention_days} days deletions are kept; "
+            "read the task list again, then follow the feed from its next_since"
+        )

@@ -7,20 +7,69 @@ If-Match tags); `None` means unconditional.
 from __future__ import annotations
 
 from collections.abc import Collection, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from todo_svc.db.tasks import MAX_ID, SortKey, TaskQuery, TaskRecord, TaskRepository, Versions
-from todo_svc.services.errors import AccountGone, TaskChanged, TaskNotFound, TasksNotFound
+from todo_svc.db.tasks import (
+    MAX_ID,
+    SortKey,
+    TaskChanges,
+    TaskListPage,
+    TaskQuery,
+    TaskRecord,
+    TaskRepository,
+    Versions,
+)
+from todo_svc.services.errors import AccountGone, ChangesExpired, TaskChanged, TaskNotFound, TasksNotFound
 
-__all__ = ("MAX_ID", "SortKey", "TaskQuery", "TaskRecord", "TaskService", "Versions")
+__all__ = (
+    "MAX_ID",
+    "FeedPosition",
+    "SortKey",
+    "TaskChanges",
+    "TaskListPage",
+    "TaskQuery",
+    "TaskRecord",
+    "TaskService",
+    "Versions",
+)
+
+
+@dataclass(frozen=True, slots=True)
+class FeedPosition:
+    """Where a reader of the changes feed is: the owner's change number it has read up to, and
+    when it last caught up (deletions since then are still kept, for the retention period)."""
+
+    change: int
+    as_of: datetime
 
 
 class TaskService:
-    def __init__(self, tasks: TaskRepository) -> None:
+    def __init__(self, tasks: TaskRepository, tombstone_retention: timedelta) -> None:
         self._tasks = tasks
+        self._retention = tombstone_retention
 
-    async def list_tasks(self, owner_id: int, query: TaskQuery) -> tuple[Sequence[TaskRecord], int]:
+    async def list_tasks(self, owner_id: int, query: TaskQuery) -> TaskListPage:
         return await self._tasks.page_owned(owner_id, query)
+
+    async def changes_so_far(self, owner_id: int) -> int:
+        """The owner's change number: it moves with every change of any of their tasks."""
+        return await self._tasks.changes_so_far(owner_id)
+
+    async def changes(
+        self, owner_id: int, since: FeedPosition | None, limit: int
+    ) -> tuple[TaskChanges, FeedPosition]:
+        """The owner's changes after `since`, and the position to ask from next; without `since`,
+        none and the position of now. A position older than the retention has lost deletions."""
+        now = datetime.now(UTC)
+        if since is None:
+            return TaskChanges([], [], 0, more=False), FeedPosition(await self.changes_so_far(owner_id), now)
+        if now - since.as_of > self._retention:
+            raise ChangesExpired(self._retention.days)
+        feed = await self._tasks.changes_owned(owner_id, since.change, limit)
+        # Caught up: deletions from now on are kept a retention from now. Not yet: from as before.
+        return feed, FeedPosition(feed.position, since.as_of if feed.more else now)
 
     async def get_task(self, owner_id: int, task_id: int) -> TaskRecord:
         task = await self._tasks.get_owned(owner_id, task_id)
