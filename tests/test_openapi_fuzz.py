@@ -179,7 +179,11 @@ def stateful_rejection(case: Case, status: int) -> list[schemathesis.CheckFuncti
     """The check that does not apply when the server's state, not the request, is the reason for a 4xx.
 
     A stale `If-Match` (412) or an `Idempotency-Key` used before with another body (422) is
-    answered as API.md says, but Schemathesis counts any such 4xx as "valid data rejected".
+    answered as API.md says, but Schemathesis counts any such 4xx as "valid data rejected". So is
+    a `cursor` or `since` the service did not issue (400): a string, as the schema says, but only
+    the service's own signed tokens are positions.
     """
     header = {412: "If-Match", 422: "Idempotency-Key"}.get(status)
-    return [schemathesis.checks.positive_data_acceptance] if header and header in case.headers else []
+    stateful = bool(header and header in case.headers)
+    stateful |= status == 400 and bool({"cursor", "since"} & set(case.query or {}))
+    return [schemathesis.checks.positive_data_acceptance] if stateful else []

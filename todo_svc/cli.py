@@ -6,13 +6,19 @@ import logging
 import shutil
 import sys
 import tempfile
+from collections.abc import Awaitable, Callable
+from datetime import UTC, datetime
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
 import msgspec
 
 from todo_svc.core import multiprocess
 from todo_svc.settings import Settings, SettingsError, load_settings
+
+if TYPE_CHECKING:
+    from sqlalchemy.ext.asyncio import AsyncSession
 
 
 def _settings() -> Settings:
@@ -185,23 +191,48 @@ def tokens() -> None:
 @tokens.command()
 def prune() -> None:
     """Delete refresh tokens that have expired (safe to run from cron at any time)."""
-    import asyncio
-    from datetime import UTC, datetime
-
-    from todo_svc.db.config import database_config
     from todo_svc.db.refresh_tokens import RefreshTokenRepository
 
+    deleted = _committed(lambda session, now, _: RefreshTokenRepository(session=session).delete_expired(now))
+    click.echo(f"deleted {deleted} expired refresh tokens")
+
+
+@main.group()
+def changes() -> None:
+    """Changes-feed housekeeping."""
+
+
+@changes.command("prune")
+def prune_changes() -> None:
+    """Delete the tombstones of tasks deleted longer ago than TASK_TOMBSTONE_RETENTION_DAYS (safe
+    to run from cron at any time: a `since` token that still needs them is still answered)."""
+    from todo_svc.db.tombstones import prune_tombstones
+
+    deleted = _committed(
+        lambda session, now, settings: prune_tombstones(session, now, settings.tombstone_retention)
+    )
+    click.echo(f"deleted {deleted} tombstones of deleted tasks")
+
+
+def _committed(work: Callable[[AsyncSession, datetime, Settings], Awaitable[int]]) -> int:
+    """Run one housekeeping statement in its own session and commit it; what it returned."""
+    import asyncio
+
+    from todo_svc.db.config import database_config
+
+    settings = _settings()
+
     async def run() -> int:
-        config = database_config(_settings())
+        config = database_config(settings)
         try:
             async with config.create_session_maker()() as session:
-                deleted = await RefreshTokenRepository(session=session).delete_expired(datetime.now(UTC))
+                result = await work(session, datetime.now(UTC), settings)
                 await session.commit()
-                return deleted
+                return result
         finally:
             await config.get_engine().dispose()
 
-    click.echo(f"deleted {asyncio.run(run())} expired refresh tokens")
+    return asyncio.run(run())
 
 
 if __name__ == "__main__":

@@ -22,6 +22,7 @@ from todo_svc_client.api.tasks import (
     delete_task,
     delete_tasks,
     get_task,
+    list_task_changes,
     list_tasks,
     update_task,
 )
@@ -35,6 +36,7 @@ from todo_svc_client.models import (
     TaskBatchComplete,
     TaskBatchCreate,
     TaskBatchDelete,
+    TaskChangesOut,
     TaskCreate,
     TaskList,
     TaskOut,
@@ -114,6 +116,8 @@ def main(base_url: str) -> None:
     ann = AuthenticatedClient(base_url=base_url, token=pair.access_token)
     bob = AuthenticatedClient(base_url=base_url, token=account(public, "bob").access_token)
     step("register, login (409 on a second register, 401 on a wrong password)")
+    feed_start = expect(list_task_changes.sync_detailed(ann_id, client=ann), HTTPStatus.OK, TaskChangesOut)
+    assert (feed_start.items, feed_start.deleted, feed_start.has_more) == ([], [], False)
 
     created: list[TaskOut] = []
     for title in ("delta", "alpha", "charlie", "bravo"):
@@ -233,6 +237,36 @@ def main(base_url: str) -> None:
     expect_empty(delete_task.sync_detailed(ann_id, charlie.id, client=ann), HTTPStatus.NO_CONTENT)
     expect_error(get_task.sync_detailed(ann_id, charlie.id, client=ann), HTTPStatus.NOT_FOUND)
     step("error bodies: 403 other user, 404 missing, 400 bad body, 401 bad token, 412 delete; delete 204")
+
+    mirror: dict[int, TaskOut] = {}
+    since = feed_start.next_since
+    while True:  # everything above, replayed from the feed, a few changes at a time
+        feed = list_task_changes.sync_detailed(ann_id, client=ann, since=since, limit=3)
+        changes = expect(feed, HTTPStatus.OK, TaskChangesOut)
+        mirror |= {task.id: task for task in changes.items}
+        for task_id in changes.deleted:
+            mirror.pop(task_id, None)
+        since = changes.next_since
+        if not changes.has_more:
+            break
+    walked: list[TaskOut] = []
+    page = expect(list_tasks.sync_detailed(ann_id, client=ann, limit=2), HTTPStatus.OK, TaskPage)
+    while True:
+        walked += page.items
+        if not isinstance(page.next_cursor, str):
+            break
+        following = list_tasks.sync_detailed(ann_id, client=ann, limit=2, cursor=page.next_cursor)
+        page = expect(following, HTTPStatus.OK, TaskPage)
+    assert mirror == {task.id: task for task in walked}
+    assert len(walked) == len(mirror)
+    listing = list_tasks.sync_detailed(ann_id, client=ann)
+    expect_empty(
+        list_tasks.sync_detailed(ann_id, client=ann, if_none_match=listing.headers["ETag"]),
+        HTTPStatus.NOT_MODIFIED,
+    )
+    tampered = list_task_changes.sync_detailed(ann_id, client=ann, since=since[:-2] + "xx")
+    assert [error.field for error in expect_error(tampered, HTTPStatus.BAD_REQUEST).errors or []] == ["since"]
+    step("changes feed replays every change; cursor walk reads each task once; list ETag -> 304")
 
     renewed = expect(
         refresh.sync_detailed(client=public, body=RefreshRequest(refresh_token=pair.refresh_token)),

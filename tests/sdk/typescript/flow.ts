@@ -119,6 +119,9 @@ async function main(baseUrl: string): Promise<void> {
   const taskPath = "/api/v1/users/{user_id}/tasks/{task_id}";
   const at = (task_id: number) => ({ path: { ...user, task_id } });
   step("register, login (409 on a second register, 401 on a wrong password)");
+  const changesPath = "/api/v1/users/{user_id}/tasks/changes";
+  const feedStart = ok(await ann.GET(changesPath, { params: { path: user } }), 200);
+  same([feedStart.items, feedStart.deleted, feedStart.has_more], [[], [], false], "the feed's start");
 
   const created: TaskOut[] = [];
   for (const title of ["delta", "alpha", "charlie", "bravo"]) {
@@ -146,7 +149,8 @@ async function main(baseUrl: string): Promise<void> {
   const window = await listed({ sort: "title", limit: 2, offset: 1 });
   same(window.items.map((task) => task.title), ["bravo", "charlie"], "a window by title");
   same([window.total, window.limit, window.offset], [4, 2, 1], "total, limit, offset");
-  same(await listed({ offset: 10 }), { items: [], limit: 50, offset: 10, total: 4 }, "past the end");
+  const pastTheEnd = { items: [], limit: 50, offset: 10, total: 4, next_cursor: null };
+  same(await listed({ offset: 10 }), pastTheEnd, "past the end");
   step("list: completed, q (literal % and _), every sort, limit/offset");
 
   const fetched = await ann.GET(taskPath, { params: at(alpha.id) });
@@ -210,6 +214,25 @@ async function main(baseUrl: string): Promise<void> {
   empty(await ann.DELETE(taskPath, { params: at(charlie.id) }), 204);
   fails(await ann.GET(taskPath, { params: at(charlie.id) }), 404);
   step("error bodies: 403 other user, 404 missing, 400 bad body, 401 bad token, 412 delete; delete 204");
+
+  const mirror = new Map<number, TaskOut>();
+  for (let since = feedStart.next_since, more = true; more; ) {
+    const changes = ok(await ann.GET(changesPath, { params: { path: user, query: { since, limit: 3 } } }), 200);
+    for (const task of changes.items) mirror.set(task.id, task);
+    for (const id of changes.deleted) mirror.delete(id);
+    [since, more] = [changes.next_since, changes.has_more];
+  }
+  const walked: TaskOut[] = [];
+  for (let page = await listed({ limit: 2 }); ; page = await listed({ limit: 2, cursor: page.next_cursor })) {
+    walked.push(...page.items);
+    if (page.next_cursor === null) break;
+  }
+  same(walked.length, mirror.size, "tasks walked by cursor");
+  same(new Map(walked.map((task) => [task.id, task])), mirror, "the tasks the feed replayed");
+  const listing = await ann.GET(tasksPath, { params: { path: user } });
+  const current = { path: user, header: { "If-None-Match": header(listing.response, "ETag") } };
+  empty(await ann.GET(tasksPath, { params: current }), 304);
+  step("changes feed replays every change; cursor walk reads each task once; list ETag -> 304");
 
   const renewed = ok(await pub.POST("/api/v1/auth/refresh", { body: { refresh_token: pair.refresh_token } }), 200);
   check(renewed.refresh_token !== pair.refresh_token, "the refresh token did not rotate");
