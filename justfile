@@ -36,6 +36,10 @@ bench-redis *args:
 bench-pgbouncer *args:
     {{bin}}/python bench/run.py --pgbouncer {{args}}
 
+# How list and sync requests cost with 20 tasks and with 100,000 (PostgreSQL): just bench-sync --tasks 20000
+bench-sync *args:
+    {{bin}}/python bench/sync.py {{args}}
+
 # Lint and type-check
 lint:
     {{bin}}/ruff check todo_svc tests migrations

@@ -44,7 +44,7 @@ import uvloop
 from sqlalchemy import insert
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
-from bench.run import BenchError, Run, cleanup, create_database, git_revision, migrate, server_env
+from bench.run import BenchError, OneDatabase, cleanup, create_database, git_revision, migrate, server_env
 from todo_svc.db import tasks as statements
 from todo_svc.db.config import database_config
 from todo_svc.db.database import CompiledStatement, RequestDatabase
@@ -82,14 +82,6 @@ SHAPES = {
         1,
     ),
 }
-
-
-class OneDatabase(Run):
-    """bench/run.py's run with one database instead of its pair (no ceiling app here)."""
-
-    @property
-    def databases(self) -> tuple[str, ...]:  # type: ignore[override]
-        return (self.db_name,)
 
 
 def executors(engine: AsyncEngine, make_session: Callable[..., AsyncSession]) -> dict[str, Executor]:

@@ -144,6 +144,14 @@ class Run:
         return self.workdir / "users.tsv"
 
 
+class OneDatabase(Run):
+    """A run with one database instead of the pair (no ceiling app)."""
+
+    @property
+    def databases(self) -> tuple[str, ...]:  # type: ignore[override]
+        return (self.db_name,)
+
+
 # --------------------------------------------------------------------------- tools and processes
 
 
@@ -349,55 +357,58 @@ def task_ids(user_id: int) -> list[int]:
 
 async def seed(run: Run, hashed: str, database: str) -> None:
     """Empty the tables and insert the users and tasks in bulk (COPY), always with the same ids."""
+    now = datetime.now(UTC)
+    users = [(uid, email_of(uid), hashed, now, now) for uid in range(1, USERS + 1)]
+    total = USERS * TASKS_PER_USER
+    tasks = []
+    for uid in range(1, USERS + 1):
+        for tid in task_ids(uid):
+            created = now - timedelta(seconds=total - tid)  # distinct, increasing with the id
+            tasks.append((tid, uid, f"Task {tid} of user {uid}", None, tid % 3 == 0, 1, created, created))
     conn = await asyncpg.connect(run.db_url(database))
     try:
-        await conn.execute("TRUNCATE users RESTART IDENTITY CASCADE")
-        now = datetime.now(UTC)
-        users = [(uid, email_of(uid), hashed, now, now) for uid in range(1, USERS + 1)]
-        await conn.copy_records_to_table(
-            "users", records=users, columns=["id", "email", "password_hash", "created_at", "updated_at"]
-        )
-        total = USERS * TASKS_PER_USER
-        tasks = []
-        for uid in range(1, USERS + 1):
-            for tid in task_ids(uid):
-                created = now - timedelta(seconds=total - tid)  # distinct, increasing with the id
-                tasks.append((tid, uid, f"Task {tid} of user {uid}", None, tid % 3 == 0, 1, created, created))
-        await conn.copy_records_to_table(
-            "tasks",
-            records=tasks,
-            columns=[
-                "id",
-                "user_id",
-                "title",
-                "description",
-                "completed",
-                "version",
-                "created_at",
-                "updated_at",
-            ],
-        )
-        for table, last in (("users", USERS), ("tasks", total)):
-            await conn.execute(f"SELECT setval(pg_get_serial_sequence('{table}', 'id'), {last})")
-        await conn.execute("VACUUM ANALYZE users")
-        await conn.execute("VACUUM ANALYZE tasks")
+        await copy_rows(conn, users, tasks)
     finally:
         await conn.close()
 
 
+USER_COLUMNS = ["id", "email", "password_hash", "created_at", "updated_at"]
+TASK_COLUMNS = ["id", "user_id", "title", "description", "completed", "version", "created_at", "updated_at"]
+
+
+async def copy_rows(
+    conn: asyncpg.Connection, users: list[tuple[Any, ...]], tasks: list[tuple[Any, ...]]
+) -> None:
+    """Empty the tables, then COPY the rows in (USER_COLUMNS, TASK_COLUMNS, ids given), move the
+    id sequences past the last ids and refresh the planner's statistics."""
+    await conn.execute("TRUNCATE users RESTART IDENTITY CASCADE")
+    await conn.copy_records_to_table("users", records=users, columns=USER_COLUMNS)
+    await conn.copy_records_to_table("tasks", records=tasks, columns=TASK_COLUMNS)
+    for table, rows in (("users", users), ("tasks", tasks)):
+        last = max(row[0] for row in rows)
+        await conn.execute(f"SELECT setval(pg_get_serial_sequence('{table}', 'id'), {int(last)})")
+    await conn.execute("VACUUM ANALYZE users")
+    await conn.execute("VACUUM ANALYZE tasks")
+
+
+def access_token(run: Run, user_id: int, email: str, now: datetime) -> str:
+    """An access token as todo-svc issues it (sub as a string, email, iat, exp, jti; HS256)."""
+    claims = {
+        "sub": str(user_id),
+        "email": email,
+        "iat": int(now.timestamp()),
+        "exp": int((now + TOKEN_LIFETIME).timestamp()),
+        "jti": uuid.uuid4().hex,
+    }
+    return jwt.encode(claims, run.secret, algorithm="HS256")
+
+
 def write_users_file(run: Run) -> None:
-    """Tokens minted with the claims todo-svc issues (sub as a string, email, iat, exp, jti; HS256)."""
+    """One line per user: id, email, access token (access_token) and task ids, for the Lua scripts."""
     now = datetime.now(UTC)
     lines = []
     for uid in range(1, USERS + 1):
-        claims = {
-            "sub": str(uid),
-            "email": email_of(uid),
-            "iat": int(now.timestamp()),
-            "exp": int((now + TOKEN_LIFETIME).timestamp()),
-            "jti": uuid.uuid4().hex,
-        }
-        token = jwt.encode(claims, run.secret, algorithm="HS256")
+        token = access_token(run, uid, email_of(uid), now)
         ids = ",".join(map(str, task_ids(uid)))
         lines.append(f"{uid}\t{email_of(uid)}\t{token}\t{ids}\n")
     run.users_file.write_text("".join(lines))
@@ -425,13 +436,15 @@ def server_env(run: Run, port: int, database: str | None = None) -> dict[str, st
     return env
 
 
-def start_todo_svc(run: Run) -> Server:
-    """todo-svc with its default limits, behind the bench as its trusted gateway; Redis with --redis."""
+def start_todo_svc(run: Run, name: str = "todo-svc") -> Server:
+    """todo-svc with its default limits, behind the bench as its trusted gateway; Redis with --redis.
+
+    `name` names it in messages and its log (bench/results/<name>.log)."""
     port = free_port()
     env = {**server_env(run, port), "TRUSTED_PROXIES": "127.0.0.1"}
     if run.args.redis:
         env |= {"REDIS_URL": run.args.redis_url, "REDIS_KEY_PREFIX": f"todo-bench-{run.db_name}"}
-    return start_server(run, "todo-svc", [str(BIN / "todo-svc"), "serve"], env, port)
+    return start_server(run, name, [str(BIN / "todo-svc"), "serve"], env, port)
 
 
 def start_ceiling(run: Run) -> Server:
