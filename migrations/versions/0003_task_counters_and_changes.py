@@ -56,7 +56,8 @@ BEGIN
 END
 $$
 """,
-    "CREATE TRIGGER task_written BEFORE INSERT OR UPDATE ON tasks FOR EACH ROW EXECUTE FUNCTION task_counted()",
+    "CREATE TRIGGER task_written BEFORE INSERT OR UPDATE ON tasks"
+    " FOR EACH ROW EXECUTE FUNCTION task_counted()",
     "CREATE TRIGGER task_deleted AFTER DELETE ON tasks FOR EACH ROW EXECUTE FUNCTION task_counted()",
 )
 

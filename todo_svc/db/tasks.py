@@ -201,6 +201,19 @@ def _among_owned(dialect: str) -> list[ColumnElement[bool]]:
 
 
 @cache
+def lock_many_owned(dialect: str) -> CompiledStatement:
+    """Lock those of `:task_ids` that are the owner's, in id order, before a write of several.
+
+    Every write also updates the owner's counter row (a trigger), after locking its task row. A
+    statement that wrote several tasks would hold the counter while it locks the next task, which
+    a single write may hold while it waits for the counter: a deadlock. Locked first, in one
+    order, the rows are the batch's before it needs the counter.
+    """
+    statement = select(tasks.c.id).where(*_among_owned(dialect)).order_by(tasks.c.id).with_for_update()
+    return CompiledStatement(statement)
+
+
+@cache
 def set_completed_many(dialect: str) -> CompiledStatement:
     values = {"completed": bindparam("completed"), **_changed(dialect)}
     statement = update(tasks).where(*_among_owned(dialect)).values(values).returning(tasks)
@@ -334,16 +347,17 @@ class TaskRepository:
         await self._database.all_or_nothing()
         params = {"owner_id": owner_id, "task_ids": list(task_ids), "completed": completed}
         async with self._database.statements() as run:
+            await run.fetch_all(lock_many_owned(self._dialect), **params)
             rows = await run.fetch_all(set_completed_many(self._dialect), **params, now=datetime.now(UTC))
         return [_record(row) for row in rows]
 
     async def delete_many_owned(self, owner_id: int, task_ids: Sequence[int]) -> list[int]:
         """Delete those of the ids that are the owner's tasks; returns the ids deleted."""
         await self._database.all_or_nothing()
+        params = {"owner_id": owner_id, "task_ids": list(task_ids)}
         async with self._database.statements() as run:
-            rows = await run.fetch_all(
-                delete_many_owned(self._dialect), owner_id=owner_id, task_ids=list(task_ids)
-            )
+            await run.fetch_all(lock_many_owned(self._dialect), **params)
+            rows = await run.fetch_all(delete_many_owned(self._dialect), **params)
         return [row["id"] for row in rows]
 
 
