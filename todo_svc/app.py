@@ -30,7 +30,6 @@ from todo_svc.api.errors import handle_exception
 from todo_svc.api.openapi import ContractJsonPlugin
 from todo_svc.api.rate_limits import rate_limit_middleware
 from todo_svc.core import metrics
-from todo_svc.core.access_log import AccessLog
 from todo_svc.core.check_log import CheckLog
 from todo_svc.core.drain import CONNECTION_CLOSE, Drain
 from todo_svc.core.logging import configure_logging
@@ -89,7 +88,7 @@ def response_headers(drain: Drain) -> Callable[[Scope], list[tuple[bytes, bytes]
 
 def create_app(settings: Settings | None = None) -> Litestar:
     settings = settings or load_settings()
-    configure_logging(settings.log_level, settings.log_json)
+    access_log = configure_logging(settings.log_level, settings.log_json)
     jwt_auth = build_jwt_auth(settings)
     tokens = TokenIssuer(jwt_auth)
     hasher = PasswordHasher(rounds=settings.bcrypt_rounds, workers=settings.password_hash_workers)
@@ -147,7 +146,6 @@ def create_app(settings: Settings | None = None) -> Litestar:
     )
     # Outside routing and the exception handler: every answer, 404s and 500s included, gets the
     # headers, is logged and is counted.
-    access_log = AccessLog(settings.log_level, settings.log_json)
     wrap_asgi_handler(
         app,
         lambda handler: RequestTelemetry(
