@@ -87,6 +87,10 @@ revision message:
 bench-executors *args:
     {{bin}}/python bench/executors.py {{args}}
 
+# Microseconds per access line: the msgspec writer vs structlog, configured and at its cheapest (a real file)
+bench-access-log *args:
+    {{bin}}/python bench/access_log.py {{args}}
+
 # Instructions per GET of a task and of a list, counted by callgrind (--against REV compares a revision)
 bench-instructions *args:
     {{bin}}/python bench/instructions.py {{args}}

@@ -166,6 +166,53 @@ async def test_login_is_limited_per_email_whatever_the_address(limited: ClientFa
     assert (await attempt("someone-else@example.org", "198.51.100.78")).status_code == 401
 
 
+async def post_in_pieces(client: AsyncTestClient[Any], pieces: list[bytes]) -> httpx.Response:
+    """A login whose body arrives in several messages (the test client would join them into one)."""
+
+    async def body() -> AsyncIterator[bytes]:
+        for piece in pieces:
+            yield piece
+
+    async def post() -> httpx.Response:
+        transport = httpx.ASGITransport(app=client.app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as streaming:
+            return await streaming.post(LOGIN, content=body(), headers={"Content-Type": "application/json"})
+
+    return await asyncio.to_thread(client.blocking_portal.call, post)
+
+
+async def test_headers_report_the_tightest_limit_the_login_met(limited: ClientFactory) -> None:
+    per_address = await limited(rate_limit_auth="3/minute", rate_limit_login="10/minute")
+    answer = await per_address.post(LOGIN, json=login_body())
+    assert (answer.headers["ratelimit-limit"], answer.headers["ratelimit-remaining"]) == ("3", "2")
+    per_email = await limited(rate_limit_auth="10/minute", rate_limit_login="3/minute")
+    answer = await per_email.post(LOGIN, json=login_body())
+    assert (answer.headers["ratelimit-limit"], answer.headers["ratelimit-remaining"]) == ("3", "2")
+
+
+async def test_login_bodies_the_handler_refuses_are_not_counted_per_email(limited: ClientFactory) -> None:
+    client = await limited(rate_limit_login="1/minute", max_request_body_bytes=200)
+    ann = b'"email": "ann@example.org", "password": "correct horse battery"'
+    refused = [
+        (b"{" + ann, "application/json", 400),  # not JSON
+        (b'{"password": "correct horse battery"}', "application/json", 400),  # no email
+        (b"{" + ann + b', "admin": true}', "application/json", 400),  # an unknown field
+        (b"{" + ann + b"}", "text/plain", 415),
+        (b"{" + ann + b" " * 200 + b"}", "application/json", 413),
+    ]
+    for content, content_type, status in refused:
+        response = await client.post(LOGIN, content=content, headers={"Content-Type": content_type})
+        assert_error(response, status)
+        assert response.headers["ratelimit-limit"] == "100000"  # counted per address only
+
+    assert_error(await post_in_pieces(client, [b"{" + ann, b" " * 200, b"}"]), 413)  # no Content-Length
+    # Ann's allowance is whole, and a body read in pieces reaches the handler whole.
+    first = await post_in_pieces(client, [b"{" + ann[:20], ann[20:], b"}"])
+    assert_error(first, 401)
+    assert first.headers["ratelimit-limit"] == "1"
+    assert_too_many(await client.post(LOGIN, json=login_body()), limit=1)
+
+
 async def test_forwarded_for_from_an_untrusted_peer_is_ignored(limited: ClientFactory) -> None:
     client = await limited(peer="203.0.113.9", trusted_proxies=GATEWAY, rate_limit_auth="2/minute")
     for number in range(2):

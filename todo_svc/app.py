@@ -29,9 +29,8 @@ from todo_svc.api.dependencies import (
 from todo_svc.api.docs import RedocPage, SwaggerPage
 from todo_svc.api.errors import handle_exception
 from todo_svc.api.openapi import ContractJsonPlugin
-from todo_svc.api.rate_limits import RateLimitMiddleware, RateLimits, rate_limit_headers
+from todo_svc.api.rate_limits import rate_limit_middleware
 from todo_svc.core import metrics
-from todo_svc.core.access_log import AccessLog
 from todo_svc.core.check_log import CheckLog
 from todo_svc.core.drain import CONNECTION_CLOSE, Drain
 from todo_svc.core.logging import configure_logging
@@ -76,11 +75,11 @@ def openapi_config(settings: Settings) -> OpenAPIConfig | None:
 
 
 def response_headers(drain: Drain) -> Callable[[Scope], list[tuple[bytes, bytes]]]:
-    """The headers that depend on the route, the request and the worker: deprecation, rate limit,
-    and `Connection: close` while draining."""
+    """The headers that depend on the route, the request and the worker: deprecation, and
+    `Connection: close` while draining."""
 
     def headers(scope: Scope) -> list[tuple[bytes, bytes]]:
-        added = [*deprecation_headers(scope), *rate_limit_headers(scope)]
+        added = deprecation_headers(scope)
         if drain.draining:
             added.append(CONNECTION_CLOSE)
         return added
@@ -90,14 +89,14 @@ def response_headers(drain: Drain) -> Callable[[Scope], list[tuple[bytes, bytes]
 
 def create_app(settings: Settings | None = None) -> Litestar:
     settings = settings or load_settings()
-    configure_logging(settings.log_level, settings.log_json)
+    access_log = configure_logging(settings.log_level, settings.log_json)
     jwt_auth = build_jwt_auth(settings)
     tokens = TokenIssuer(jwt_auth)
     positions = Positions(settings.jwt_secret_key)
     hasher = PasswordHasher(rounds=settings.bcrypt_rounds, workers=settings.password_hash_workers)
     db_config = database_config(settings)
     redis_client = connect_redis(settings.redis_url) if settings.redis_url else None
-    rate_limits = RateLimits.from_settings(settings, redis_client)
+    rate_limits = rate_limit_middleware(settings, redis_client)
     engine = db_config.get_engine()  # the plugin disposes of it
     drain = Drain()
 
@@ -119,14 +118,13 @@ def create_app(settings: Settings | None = None) -> Litestar:
         route_handlers=[api_v1, legacy_routes, ops_routes],
         plugins=[SQLAlchemyPlugin(config=db_config), StrictStructSchemaPlugin()],
         on_app_init=[jwt_auth.on_app_init],  # the auth middleware goes first: the limits count users
-        middleware=[RateLimitMiddleware(rate_limits)] if rate_limits.enabled else [],
+        middleware=[rate_limits] if rate_limits is not None else [],
         dependencies={
             "db": Provide(provide_database),
             "task_service": Provide(provide_task_service, sync_to_thread=False),
             "auth_service": Provide(provide_auth_service, sync_to_thread=False),
             "sessions": Provide(provide_session_service, sync_to_thread=False),
             "tokens": Provide(lambda: tokens, sync_to_thread=False, use_cache=True),
-            "rate_limits": Provide(lambda: rate_limits, sync_to_thread=False, use_cache=True),
             "positions": Provide(lambda: positions, sync_to_thread=False, use_cache=True),
         },
         exception_handlers={Exception: handle_exception},
@@ -151,7 +149,6 @@ def create_app(settings: Settings | None = None) -> Litestar:
     )
     # Outside routing and the exception handler: every answer, 404s and 500s included, gets the
     # headers, is logged and is counted.
-    access_log = AccessLog(settings.log_level, settings.log_json)
     wrap_asgi_handler(
         app,
         lambda handler: RequestTelemetry(

@@ -21,10 +21,10 @@ from msgspec import Struct
 
 from todo_svc.api.body import OptionalBodyOperation, StrictBody
 from todo_svc.api.errors import error_responses
-from todo_svc.api.rate_limits import AUTH_LIMITED, RATE_LIMIT_HEADERS, TASKS_LIMITED, RateLimits
+from todo_svc.api.rate_limits import AUTH_LIMITED, LOGIN_LIMITED, RATE_LIMIT_HEADERS, TASKS_LIMITED
 from todo_svc.api.schemas import Credentials, RefreshRequest, TokenPair, UserOut
 from todo_svc.api.tokens import AccessToken
-from todo_svc.services.auth import AuthService, normalize_email
+from todo_svc.services.auth import AuthService
 from todo_svc.services.sessions import SessionService
 from todo_svc.settings import Settings
 
@@ -134,7 +134,6 @@ async def registration_open(connection: ASGIConnection[Any, Any, Any, Any], _: B
 
 Accounts = NamedDependency[AuthService]
 Sessions = NamedDependency[SessionService]
-Limits = NamedDependency[RateLimits]
 
 
 class AuthController(Controller):
@@ -162,17 +161,11 @@ class AuthController(Controller):
         dto=StrictBody[Credentials],
         return_dto=None,
         security=NO_SECURITY,
+        opt=LOGIN_LIMITED,
         responses=error_responses(400, 401, 413, 415, 429),
     )
-    async def login(
-        self,
-        data: JSONBody[Credentials],
-        request: Request[Any, Any, Any],
-        auth_service: Accounts,
-        rate_limits: Limits,
-    ) -> TokenPair:
+    async def login(self, data: JSONBody[Credentials], auth_service: Accounts) -> TokenPair:
         """Exchange email and password for a token pair."""
-        await rate_limits.enforce_login(request.scope, normalize_email(data.email))
         return TokenPair.of(await auth_service.login(data.email, data.password))
 
 

@@ -4,13 +4,16 @@ Litestar converts `data` leniently (`"true"` and `1` become `True`); the
 contract wants a 400. `StrictBody[T]` is a DTO that decodes the raw bytes
 straight into the msgspec Struct `T` with `strict=True`, and documents `T`
 itself as the request body; `StrictStructSchemaPlugin` makes that document
-say that unknown fields are rejected.
+say that unknown fields are rejected. `read_json_ahead` lets a middleware read
+a body as the handler will, before it does.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import math
 import re
+from collections import deque
 from collections.abc import Generator
 from dataclasses import dataclass
 from typing import Any, Generic, TypeVar
@@ -18,7 +21,9 @@ from typing import Any, Generic, TypeVar
 import msgspec
 from litestar.dto import AbstractDTO, DTOFieldDefinition
 from litestar.exceptions import HTTPException, ValidationException
+from litestar.handlers import HTTPRouteHandler
 from litestar.openapi.spec import Operation, Reference, RequestBody, Schema
+from litestar.types import Receive, ReceiveMessage, Scope
 from litestar.typing import FieldDefinition
 
 from todo_svc.api.compat import StructSchemaPlugin, msgspec_error_location
@@ -68,6 +73,61 @@ def decode_body(raw: bytes, model: type[T]) -> T:
         ) from None
 
 
+def decode_json_body(raw: bytes, content_type: str | None, model: type[T]) -> T:
+    """The body as a handler with `StrictBody[model]` reads it: 415 when it is not JSON, 400 when it
+    does not fit `model`."""
+    if raw and content_type is not None and not _JSON_MEDIA_TYPE.match(content_type):
+        raise HTTPException(status_code=415, detail="Send the request body as application/json")
+    return decode_body(raw, model)
+
+
+async def read_json_ahead(scope: Scope, receive: Receive, model: type[T]) -> tuple[T | None, Receive]:
+    """The request body decoded as `StrictBody[model]` will, or None where it will refuse it (the
+    handler answers for that), and a `receive` that hands the body to the handler again."""
+    raw, receive = await _read_ahead(scope, receive)
+    if raw is None:
+        return None, receive
+    try:
+        return decode_json_body(raw, _header(scope, b"content-type"), model), receive
+    except HTTPException:
+        return None, receive
+
+
+async def _read_ahead(scope: Scope, receive: Receive) -> tuple[bytes | None, Receive]:
+    """The raw body, or None for one over the route's size limit (not read past it) or cut short by
+    a disconnect; and a `receive` that replays what was read, then goes on receiving."""
+    handler = scope["route_handler"]
+    limit: float = math.inf
+    if isinstance(handler, HTTPRouteHandler):
+        limit = handler.resolve_request_max_body_size() or math.inf
+    received: deque[ReceiveMessage] = deque()
+
+    async def replay() -> ReceiveMessage:
+        return received.popleft() if received else await receive()
+
+    announced = _header(scope, b"content-length")
+    if announced is not None and announced.isdigit() and int(announced) > limit:
+        return None, receive
+    body = bytearray()
+    while True:
+        message = await receive()
+        received.append(message)
+        if message["type"] != "http.request":
+            return None, replay
+        body += message.get("body", b"")
+        if len(body) > limit:
+            return None, replay
+        if not message.get("more_body", False):
+            return bytes(body), replay
+
+
+def _header(scope: Scope, name: bytes) -> str | None:
+    for key, value in scope["headers"]:
+        if key == name:
+            return value.decode("latin-1")
+    return None
+
+
 class StrictBody(AbstractDTO[T], Generic[T]):
     """Use as `dto=StrictBody[TaskCreate], return_dto=None` on a handler taking `data: TaskCreate`."""
 
@@ -95,10 +155,7 @@ class StrictBody(AbstractDTO[T], Generic[T]):
         return schema
 
     def decode_bytes(self, value: bytes) -> T:
-        content_type = self.asgi_connection.headers.get("content-type")
-        if value and content_type is not None and not _JSON_MEDIA_TYPE.match(content_type):
-            raise HTTPException(status_code=415, detail="Send the request body as application/json")
-        return decode_body(value, self.model_type)
+        return decode_json_body(value, self.asgi_connection.headers.get("content-type"), self.model_type)
 
 
 class StrictStructSchemaPlugin(StructSchemaPlugin):

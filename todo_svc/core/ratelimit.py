@@ -44,19 +44,12 @@ class Limit:
 
 @dataclass(frozen=True, slots=True)
 class Decision:
-    """The outcome of one counted request, with what the RateLimit-* headers report."""
+    """The outcome of one counted request: whether it may go on, and where its window stands."""
 
     allowed: bool
     limit: int
     remaining: int
     reset_seconds: int  # until the window closes, rounded up
-
-    def headers(self) -> list[tuple[bytes, bytes]]:
-        return [
-            (b"ratelimit-limit", b"%d" % self.limit),
-            (b"ratelimit-remaining", b"%d" % self.remaining),
-            (b"ratelimit-reset", b"%d" % self.reset_seconds),
-        ]
 
 
 class WindowStore(Protocol):

@@ -15,7 +15,7 @@ from litestar.enums import ScopeType
 from litestar.types import ASGIApp, Message, Receive, Scope, Send
 
 from todo_svc.core import metrics
-from todo_svc.core.access_log import AccessLog
+from todo_svc.core.logging import AccessLog
 from todo_svc.core.request_id import request_id
 
 UNMATCHED = "unmatched"
