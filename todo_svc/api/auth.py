@@ -24,6 +24,7 @@ from todo_svc.api.errors import error_responses
 from todo_svc.api.rate_limits import AUTH_LIMITED, LOGIN_LIMITED, RATE_LIMIT_HEADERS, TASKS_LIMITED
 from todo_svc.api.schemas import Credentials, RefreshRequest, TokenPair, UserOut
 from todo_svc.api.tokens import AccessToken
+from todo_svc.core.scope_headers import first_header
 from todo_svc.services.auth import AuthService
 from todo_svc.services.sessions import SessionService
 from todo_svc.settings import Settings
@@ -57,11 +58,9 @@ class BearerJWTMiddleware(JWTAuthenticationMiddleware):
 
 
 def _authorization(scope: Any) -> str:
-    """The Authorization header, read straight from the scope (building the header map costs more)."""
-    for name, value in scope["headers"]:
-        if name == b"authorization":
-            return value.decode("latin-1")  # type: ignore[no-any-return]
-    return ""
+    """The Authorization header (from the scope: building the header map costs more)."""
+    value = first_header(scope, b"authorization")
+    return value.decode("latin-1") if value is not None else ""
 
 
 async def principal_from_token(token: AccessToken, _: ASGIConnection[Any, Any, Any, Any]) -> Principal:

@@ -28,6 +28,7 @@ from litestar.typing import FieldDefinition
 
 from todo_svc.api.compat import StructSchemaPlugin, msgspec_error_location
 from todo_svc.api.schemas import REQUEST_EXAMPLES, InvalidField
+from todo_svc.core.scope_headers import first_header
 
 T = TypeVar("T")
 _JSON_MEDIA_TYPE = re.compile(r"^\s*application/(?:[\w.+-]+\+)?json\s*(?:;|$)", re.IGNORECASE)
@@ -122,10 +123,8 @@ async def _read_ahead(scope: Scope, receive: Receive) -> tuple[bytes | None, Rec
 
 
 def _header(scope: Scope, name: bytes) -> str | None:
-    for key, value in scope["headers"]:
-        if key == name:
-            return value.decode("latin-1")
-    return None
+    value = first_header(scope, name)
+    return value.decode("latin-1") if value is not None else None
 
 
 class StrictBody(AbstractDTO[T], Generic[T]):

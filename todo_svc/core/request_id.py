@@ -7,6 +7,8 @@ import os
 import re
 from typing import Any
 
+from todo_svc.core.scope_headers import first_header
+
 SANE_REQUEST_ID = re.compile(rb"[A-Za-z0-9._:-]{1,128}")
 _STATE_KEY = "request_id"
 # Unique without a system call per request: a random per-process prefix and a counter.
@@ -27,10 +29,7 @@ def request_id(scope: Any) -> str:
     state = scope.setdefault("state", {})
     if (known := state.get(_STATE_KEY)) is not None:
         return str(known)
-    chosen = None
-    for name, value in scope.get("headers", ()):
-        if name == b"x-request-id" and SANE_REQUEST_ID.fullmatch(value):
-            chosen = value.decode()
-            break
-    state[_STATE_KEY] = chosen = chosen or _fresh_id()
+    given = first_header(scope, b"x-request-id")
+    chosen = given.decode() if given is not None and SANE_REQUEST_ID.fullmatch(given) else _fresh_id()
+    state[_STATE_KEY] = chosen
     return chosen
