@@ -125,7 +125,6 @@ def create_app(settings: Settings | None = None) -> Litestar:
             "auth_service": Provide(provide_auth_service, sync_to_thread=False),
             "sessions": Provide(provide_session_service, sync_to_thread=False),
             "tokens": Provide(lambda: tokens, sync_to_thread=False, use_cache=True),
-            "positions": Provide(lambda: positions, sync_to_thread=False, use_cache=True),
         },
         exception_handlers={Exception: handle_exception},
         before_request=allow_every_method(),
@@ -139,6 +138,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
                 "database_engine": engine,
                 "redis": redis_client,
                 "drain": drain,
+                "positions": positions,
                 "readiness_log": CheckLog(logging.getLogger("todo_svc.readiness")),
                 "database_session_maker": db_config.create_session_maker(),
             }

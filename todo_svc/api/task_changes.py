@@ -5,11 +5,11 @@ from __future__ import annotations
 from typing import Annotated
 
 from litestar import Controller, get
-from litestar.di import NamedDependency
+from litestar.datastructures import State
 from litestar.params import QueryParameter
 
 from todo_svc.api.auth import BEARER
-from todo_svc.api.cursors import Positions, SinceParam
+from todo_svc.api.cursors import SinceParam, positions_of
 from todo_svc.api.errors import error_responses
 from todo_svc.api.rate_limits import RATE_LIMIT_HEADERS, TASKS_LIMITED
 from todo_svc.api.schemas import TaskChangesOut, TaskOut
@@ -29,13 +29,14 @@ class TaskChangesController(Controller):
         self,
         user_id: UserId,
         task_service: Tasks,
-        positions: NamedDependency[Positions],
+        state: State,
         since: SinceParam = None,
         limit: Annotated[int, QueryParameter(**exact_bounds(1, 100))] = 50,
     ) -> TaskChangesOut:
         """The tasks created or changed and the ids deleted since `since`, in the order they changed,
         with the token to ask from next. Without `since`: nothing yet, and the token of now. A token
         older than the retention of deletions is 410: read the task list again, then follow on."""
+        positions = positions_of(state)
         position = positions.since(since, user_id) if since is not None else None
         feed, next_position = await task_service.changes(user_id, position, limit)
         return TaskChangesOut(

@@ -8,7 +8,7 @@ from urllib.parse import urlencode
 
 from litestar import Controller, Request, Response, delete, get, patch, post, put
 from litestar.connection import ASGIConnection
-from litestar.datastructures import ResponseHeader
+from litestar.datastructures import ResponseHeader, State
 from litestar.di import NamedDependency
 from litestar.enums import HttpMethod
 from litestar.exceptions import PermissionDeniedException
@@ -30,7 +30,7 @@ from todo_svc.api.conditional import (
     list_etag,
     names,
 )
-from todo_svc.api.cursors import CursorParam, Positions, invalid
+from todo_svc.api.cursors import CursorParam, invalid, positions_of
 from todo_svc.api.dependencies import Database
 from todo_svc.api.errors import error_responses
 from todo_svc.api.idempotency import IdempotencyKey, replay_or_run
@@ -150,7 +150,7 @@ class TaskController(Controller):
         request: Request[Any, Any, Any],
         user_id: UserId,
         task_service: Tasks,
-        positions: NamedDependency[Positions],
+        state: State,
         completed: Annotated[
             bool | None,
             QueryParameter(
@@ -180,14 +180,14 @@ class TaskController(Controller):
         if cursor is not None:
             if offset:
                 raise invalid("offset", "Page with offset or with cursor, not both")
-            query = replace(query, after=positions.after(cursor, user_id, query))
+            query = replace(query, after=positions_of(state).after(cursor, user_id, query))
         if if_none_match is not None:
             tag = list_etag(user_id, query, await task_service.changes_so_far(user_id))
             if names(if_none_match, tag):
                 return not_modified(tag)
         page = await task_service.list_tasks(user_id, query)
         headers = {"ETag": list_etag(user_id, query, page.changes)}
-        next_cursor = positions.next_cursor(user_id, query, page.items[-1]) if page.more else None
+        next_cursor = positions_of(state).next_cursor(user_id, query, page.items[-1]) if page.more else None
         if next_cursor is not None:
             headers["Link"] = f'<{next_page_url(request, query, next_cursor)}>; rel="next"'
         items = [TaskOut.of(task) for task in page.items]
