@@ -30,7 +30,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import os
-import signal
 import statistics
 import sys
 import time
@@ -44,7 +43,8 @@ import uvloop
 from sqlalchemy import insert
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
-from bench.run import BenchError, OneDatabase, cleanup, create_database, git_revision, migrate, server_env
+from bench.run import BenchError, OneDatabase, cleaned_up, create_database, git_revision, migrate, server_env
+from todo_svc.db import task_lists
 from todo_svc.db import tasks as statements
 from todo_svc.db.config import database_config
 from todo_svc.db.database import CompiledStatement, RequestDatabase
@@ -66,8 +66,8 @@ class Shape:
 SHAPES = {
     "get": Shape(statements.GET_OWNED, lambda owner, task: {"owner_id": owner, "task_id": task}, 1),
     "list": Shape(
-        statements.list_page(False, False, "-created_at"),
-        lambda owner, _: {"owner_id": owner, "completed": None, "pattern": None, "limit": 50, "offset": 0},
+        task_lists.list_page(False, False, "-created_at", keyset=False),
+        lambda owner, _: {"owner_id": owner, "completed": None, "pattern": None, "limit": 51, "offset": 0},
         TASKS,
     ),
     "update": Shape(
@@ -250,21 +250,12 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     run = OneDatabase(args)
-    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))  # so the database is dropped
     started = datetime.now(UTC).isoformat(timespec="seconds")
-    try:
+    with cleaned_up(run, failures=(BenchError, OSError, asyncpg.PostgresError)):
         asyncio.run(create_database(run))
         migrate(run)
         settings = load_settings(server_env(run, port=0), env_file=None)
         results = uvloop.run(bench(settings, args))
-    except (BenchError, OSError, asyncpg.PostgresError) as exc:
-        print(f"bench failed: {exc}", file=sys.stderr)
-        return 1
-    except KeyboardInterrupt:
-        print("interrupted", file=sys.stderr)
-        return 130
-    finally:
-        cleanup(run)
     print(
         f"executors {started}  revision {git_revision()}  {args.statements} statements per combination"
         f"  pool {settings.database_pool_size}  best of {args.rounds} rounds  load {os.getloadavg()[0]:.2f}"

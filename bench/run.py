@@ -34,6 +34,7 @@ import time
 import urllib.error
 import urllib.request
 import uuid
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -957,6 +958,23 @@ def print_report(report: dict[str, Any]) -> None:
     report["problems"] = problems
 
 
+@contextlib.contextmanager
+def cleaned_up(run: Run, failures: tuple[type[BaseException], ...] = (BenchError,)) -> Iterator[None]:
+    """Stop the servers and drop the database however the bench inside ends (SIGTERM included);
+    a failure or a Ctrl-C is said, and becomes the exit status (1, 130)."""
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
+    try:
+        yield
+    except failures as exc:
+        print(f"bench failed: {exc}", file=sys.stderr)
+        raise SystemExit(1) from None
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        raise SystemExit(130) from None
+    finally:
+        cleanup(run)
+
+
 def cleanup(run: Run) -> None:
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # a second Ctrl-C must not leave a server or database behind
     for proc in list(run.clients):
@@ -978,17 +996,8 @@ def cleanup(run: Run) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     run = Run(parse_args(argv))
-    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
-    try:
+    with cleaned_up(run):
         report = bench(run)
-    except BenchError as exc:
-        print(f"bench failed: {exc}", file=sys.stderr)
-        return 1
-    except KeyboardInterrupt:
-        print("interrupted", file=sys.stderr)
-        return 130
-    finally:
-        cleanup(run)
     print_report(report)
     run.args.json.parent.mkdir(parents=True, exist_ok=True)
     run.args.json.write_text(json.dumps(report, indent=2) + "\n")

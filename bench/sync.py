@@ -27,7 +27,6 @@ import asyncio
 import http.client
 import json
 import os
-import signal
 import statistics
 import sys
 import time
@@ -47,7 +46,7 @@ from bench.run import (
     Run,
     access_token,
     check_alive,
-    cleanup,
+    cleaned_up,
     copy_rows,
     create_database,
     git_revision,
@@ -460,17 +459,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
 
 def main(argv: list[str] | None = None) -> int:
     run = OneDatabase(parse_args(argv))
-    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))  # so the database is dropped
-    try:
+    with cleaned_up(run):
         report = bench(run)
-    except BenchError as exc:
-        print(f"bench failed: {exc}", file=sys.stderr)
-        return 1
-    except KeyboardInterrupt:
-        print("interrupted", file=sys.stderr)
-        return 130
-    finally:
-        cleanup(run)
     meta = report["meta"]
     print(
         f"\ntodo-svc sync bench {meta['date']}  revision {meta['revision']}  median of {meta['requests']} "
