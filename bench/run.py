@@ -999,9 +999,14 @@ def main(argv: list[str] | None = None) -> int:
     with cleaned_up(run):
         report = bench(run)
     print_report(report)
-    run.args.json.parent.mkdir(parents=True, exist_ok=True)
-    run.args.json.write_text(json.dumps(report, indent=2) + "\n")
-    print(f"JSON: {run.args.json}")
+    return written(report, run.args.json)
+
+
+def written(report: dict[str, Any], path: Path) -> int:
+    """Write the report as JSON and say where; the exit status: 1 when it names problems."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(report, indent=2) + "\n")
+    print(f"JSON: {path}")
     return 1 if report["problems"] else 0
 
 

@@ -54,6 +54,7 @@ from bench.run import (
     password_hash,
     start_todo_svc,
     stop_server,
+    written,
 )
 
 SMALL_TASKS = 20
@@ -473,10 +474,7 @@ def main(argv: list[str] | None = None) -> int:
         print("PROBLEMS:")
         for line in report["problems"][:20]:
             print(f"  !! {line}")
-    run.args.json.parent.mkdir(parents=True, exist_ok=True)
-    run.args.json.write_text(json.dumps(report, indent=2) + "\n")
-    print(f"JSON: {run.args.json}")
-    return 1 if report["problems"] else 0
+    return written(report, run.args.json)
 
 
 if __name__ == "__main__":
