@@ -5,7 +5,7 @@ from __future__ import annotations
 import gc
 import logging
 from collections.abc import AsyncGenerator, Callable
-from contextlib import asynccontextmanager
+from contextlib import asynccontextmanager, nullcontext
 
 from advanced_alchemy.extensions.litestar import SQLAlchemyPlugin
 from litestar import Litestar, Router
@@ -14,6 +14,8 @@ from litestar.datastructures import State
 from litestar.di import Provide
 from litestar.openapi import OpenAPIConfig
 from litestar.types import Scope
+from redis.asyncio import Redis
+from sqlalchemy.ext.asyncio import AsyncEngine
 
 from todo_svc.api import api_v1, deprecation_headers, legacy_routes, operation_id, ops_routes
 from todo_svc.api.auth import PUBLIC, TokenIssuer, build_jwt_auth
@@ -38,10 +40,13 @@ from todo_svc.core.middleware import ResponseHeaders
 from todo_svc.core.passwords import PasswordHasher
 from todo_svc.core.redis_client import connect_redis
 from todo_svc.core.telemetry import RequestTelemetry
-from todo_svc.db.config import database_config, pool_gauges
+from todo_svc.db.config import database_config, pool_gauges, replica_engines
+from todo_svc.db.replicas import ReplicaSet
+from todo_svc.db.write_positions import InProcessWritePositions, RedisWritePositions, WritePositions
 from todo_svc.settings import Settings, load_settings
 
 DOCS_PATH = "/docs"
+WRITE_POSITION_MARGIN_SECONDS = 30.0  # beyond the replicas' lag limit: their checks' period, and then some
 
 
 def cors_config(settings: Settings) -> CORSConfig | None:
@@ -87,6 +92,20 @@ def response_headers(drain: Drain) -> Callable[[Scope], list[tuple[bytes, bytes]
     return headers
 
 
+def replica_set(settings: Settings, primary: AsyncEngine, redis_client: Redis | None) -> ReplicaSet | None:
+    """The read replicas, if any, with the store of each user's last write position: Redis when
+    configured (shared by every instance), else this process."""
+    if not settings.replica_urls:
+        return None
+    remember = settings.replica_max_lag_seconds + WRITE_POSITION_MARGIN_SECONDS
+    positions: WritePositions = (
+        RedisWritePositions(redis_client, settings.redis_key_prefix, remember)
+        if redis_client is not None
+        else InProcessWritePositions(remember)
+    )
+    return ReplicaSet(primary, replica_engines(settings), settings.replica_max_lag_seconds, positions)
+
+
 def create_app(settings: Settings | None = None) -> Litestar:
     settings = settings or load_settings()
     access_log = configure_logging(settings.log_level, settings.log_json)
@@ -98,6 +117,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
     redis_client = connect_redis(settings.redis_url) if settings.redis_url else None
     rate_limits = rate_limit_middleware(settings, redis_client)
     engine = db_config.get_engine()  # the plugin disposes of it
+    replicas = replica_set(settings, engine, redis_client)
     drain = Drain()
 
     @asynccontextmanager
@@ -107,7 +127,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
         gc.collect()
         gc.freeze()
         drain.listen()
-        async with pool_gauges(engine):
+        async with pool_gauges(engine), replicas.watching() if replicas else nullcontext():
             yield
         metrics.worker_stopped()
         hasher.close()
@@ -136,6 +156,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
                 "settings": settings,
                 "password_hasher": hasher,
                 "database_engine": engine,
+                "replicas": replicas,
                 "redis": redis_client,
                 "drain": drain,
                 "positions": positions,

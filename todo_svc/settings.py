@@ -37,6 +37,8 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=
     database_url: str = "sqlite+aiosqlite:///./todo.db"
     database_pool_size: PositiveInt = 5
     database_pooler: Literal["none", "session", "transaction"] = "none"
+    database_replica_urls: str = ""
+    replica_max_lag_seconds: Annotated[float, msgspec.Meta(ge=0, le=3600)] = 5.0
     jwt_secret_key: str = ""
     access_token_expire_minutes: PositiveInt = 15
     refresh_token_expire_days: PositiveInt = 14
@@ -73,6 +75,12 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=
             self.trusted_proxy_networks  # noqa: B018 - parsed here to fail at start-up, not per request
         except ValueError as exc:
             raise ValueError(f"TRUSTED_PROXIES: {exc}") from None
+        if self.replica_urls and not self.async_database_url.startswith("postgresql"):
+            raise ValueError("DATABASE_REPLICA_URLS: replicas need a PostgreSQL DATABASE_URL")
+        if self.replica_urls and self.worker_count > 1 and not self.redis_url:
+            # Each worker would remember only its own writes: another worker could answer a
+            # user's read from a replica that has not replayed that user's write yet.
+            raise ValueError("DATABASE_REPLICA_URLS: with more than one worker, set REDIS_URL too")
 
     @property
     def is_production(self) -> bool:
@@ -99,6 +107,11 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=
     def transaction_pooled(self) -> bool:
         """A pooler lends server connections per transaction: no prepared statement may outlive one."""
         return self.database_pooler == "transaction"
+
+    @property
+    def replica_urls(self) -> list[str]:
+        """The read replicas' URLs, with an async driver; none by default (every read on the primary)."""
+        return [_with_async_driver(url) for url in self._listed(self.database_replica_urls)]
 
     @property
     def tombstone_retention(self) -> timedelta:
@@ -141,14 +154,18 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=
     @property
     def async_database_url(self) -> str:
         """The URL with an async driver, so `postgresql://…` and `sqlite:///…` work as written."""
-        for plain, async_driver in (
-            ("postgresql://", "postgresql+asyncpg://"),
-            ("postgres://", "postgresql+asyncpg://"),
-            ("sqlite://", "sqlite+aiosqlite://"),
-        ):
-            if self.database_url.startswith(plain):
-                return async_driver + self.database_url.removeprefix(plain)
-        return self.database_url
+        return _with_async_driver(self.database_url)
+
+
+def _with_async_driver(url: str) -> str:
+    for plain, async_driver in (
+        ("postgresql://", "postgresql+asyncpg://"),
+        ("postgres://", "postgresql+asyncpg://"),
+        ("sqlite://", "sqlite+aiosqlite://"),
+    ):
+        if url.startswith(plain):
+            return async_driver + url.removeprefix(plain)
+    return url
 
 
 def _field_names() -> tuple[str, ...]:

@@ -210,3 +210,49 @@ def test_every_setting_is_documented_in_env_example_and_the_readme() -> None:
     for name in (field.upper() for field in Settings.__struct_fields__):
         assert re.search(rf"^{name}=", example, re.MULTILINE), f"{name} is missing from .env.example"
         assert f"`{name}`" in readme, f"{name} is missing from the README's configuration table"
+
+
+def test_replicas_are_a_list_of_postgresql_urls_with_a_lag_limit(no_env_file: Path) -> None:
+    environ = {
+        "JWT_SECRET_KEY": STRONG_SECRET,
+        "DATABASE_URL": "postgresql://app@primary/todo",
+        "DATABASE_REPLICA_URLS": "postgresql://app@replica-1/todo, postgres://app@replica-2:6432/todo",
+    }
+    settings = load_settings(environ, env_file=no_env_file)
+    assert settings.replica_urls == [
+        "postgresql+asyncpg://app@replica-1/todo",
+        "postgresql+asyncpg://app@replica-2:6432/todo",
+    ]
+    assert settings.replica_max_lag_seconds == 5.0
+    assert (
+        load_settings(
+            {**environ, "REPLICA_MAX_LAG_SECONDS": "0.5"}, env_file=no_env_file
+        ).replica_max_lag_seconds
+        == 0.5
+    )
+    assert load_settings({"JWT_SECRET_KEY": STRONG_SECRET}, env_file=no_env_file).replica_urls == []
+
+
+@pytest.mark.parametrize(
+    ("extra", "hint"),
+    [
+        ({"DATABASE_URL": "sqlite:///./todo.db"}, "PostgreSQL"),
+        ({"DATABASE_URL": "postgresql://app@primary/todo", "WORKERS": "2"}, "REDIS_URL"),
+        (
+            {"DATABASE_URL": "postgresql://app@primary/todo", "REPLICA_MAX_LAG_SECONDS": "-1"},
+            "REPLICA_MAX_LAG",
+        ),
+    ],
+)
+def test_replicas_that_could_not_be_read_consistently_are_refused(
+    extra: dict[str, str], hint: str, no_env_file: Path
+) -> None:
+    environ = {
+        "JWT_SECRET_KEY": STRONG_SECRET,
+        "DATABASE_REPLICA_URLS": "postgresql://app@replica/todo",
+        **extra,
+    }
+    with pytest.raises(SettingsError, match=hint):
+        load_settings(environ, env_file=no_env_file)
+    if "WORKERS" in extra:  # with Redis, every worker sees every write's position
+        load_settings({**environ, "REDIS_URL": "redis://cache:6379/0"}, env_file=no_env_file)

@@ -4,15 +4,18 @@ from __future__ import annotations
 
 from collections.abc import AsyncGenerator
 from datetime import timedelta
+from typing import Any
 
+from litestar import Request
 from litestar.datastructures import State
 from litestar.di import NamedDependency
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from todo_svc.api.auth import TokenIssuer
+from todo_svc.api.auth import Principal, TokenIssuer
 from todo_svc.db.database import RequestDatabase, answers
 from todo_svc.db.idempotency import IdempotencyRepository
 from todo_svc.db.refresh_tokens import RefreshTokenRepository
+from todo_svc.db.replicas import ReadRoute
 from todo_svc.db.tasks import TaskRepository
 from todo_svc.db.users import UserRepository
 from todo_svc.services.auth import AuthService
@@ -21,22 +24,34 @@ from todo_svc.services.sessions import SessionService
 from todo_svc.services.tasks import TaskService
 
 Database = NamedDependency[RequestDatabase]
+READ_ONLY_METHODS = frozenset({"GET", "HEAD"})  # no handler of these writes
 
 
-async def provide_database(state: State) -> AsyncGenerator[RequestDatabase, None]:
+async def provide_database(
+    state: State, request: Request[Any, Any, Any]
+) -> AsyncGenerator[RequestDatabase, None]:
     """The request's unit of work.
 
     The commit runs only when the handler returned (an exception is thrown in at
     the `yield` instead) and before the response is sent: a failing COMMIT
     raises here and can never answer 2xx. Whatever did not commit is rolled
-    back when the session closes.
+    back when the session closes. With replicas, a writing request then records
+    where it left the primary, also before the response: the user's next read,
+    on whichever instance, sees the write.
     """
-    database = RequestDatabase(state.database_engine, state.database_session_maker)
+    route = None
+    if (replicas := state.replicas) is not None:
+        user = request.scope.get("user")
+        read_only = request.scope["method"] in READ_ONLY_METHODS
+        route = ReadRoute(replicas, user.id if isinstance(user, Principal) else None, read_only=read_only)
+    database = RequestDatabase(state.database_engine, state.database_session_maker, route)
     try:
         yield database
         await database.commit()
     finally:
         await database.close()
+        if route is not None:
+            await route.finish()
 
 
 def provide_task_service(db: Database, state: State) -> TaskService:
@@ -44,8 +59,9 @@ def provide_task_service(db: Database, state: State) -> TaskService:
 
 
 def provide_auth_service(db: Database, state: State, tokens: NamedDependency[TokenIssuer]) -> AuthService:
-    users = UserRepository(session=db.session)
-    return AuthService(users, state.password_hasher, provide_session_service(db, state), tokens)
+    users = UserRepository(session=db.session, database=db)
+    sessions = provide_session_service(db, state)
+    return AuthService(users, state.password_hasher, sessions, tokens, signed_in=db.writes_for)
 
 
 def provide_session_service(db: Database, state: State) -> SessionService:

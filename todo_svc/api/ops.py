@@ -60,7 +60,9 @@ async def readiness(
     request: Request[Any, Any, Any], db_engine: NamedDependency[AsyncEngine]
 ) -> Response[Readiness]:
     """Readiness: 200 when the database (and Redis, when configured) answer within a short timeout,
-    else 503, with each check; 503 at once while the instance drains before it stops."""
+    else 503, with each check; 503 at once while the instance drains before it stops. Each read
+    replica's health (ok, lagging, unavailable) is reported too: reads go elsewhere while one is
+    not ok, so it never fails readiness."""
     # Annotated with the 200 body only: the 503's ErrorBody is documented by `responses`.
     if request.app.state.drain.draining:
         return error_response(  # type: ignore[return-value]
@@ -70,9 +72,10 @@ async def readiness(
     checks = {"database": await _check(log, "database", lambda: database_answers(db_engine))}
     if (redis_client := request.app.state.redis) is not None:
         checks["redis"] = await _check(log, "redis", redis_client.ping)
+    replicas = request.app.state.replicas.report() if request.app.state.replicas is not None else {}
     if all(state == "ok" for state in checks.values()):
-        return Response(Readiness(status="ok", checks=checks))
-    return error_response(request, 503, "A dependency is not available", checks=checks)  # type: ignore[return-value]
+        return Response(Readiness(status="ok", checks={**checks, **replicas}))
+    return error_response(request, 503, "A dependency is not available", checks={**checks, **replicas})  # type: ignore[return-value]
 
 
 @get(

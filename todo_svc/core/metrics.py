@@ -48,6 +48,22 @@ POOL_IN_USE = Gauge(
     "Database connections lent out by the pools",
     multiprocess_mode="livesum",
 )
+DATABASE_READS = Counter(
+    "todo_db_reads",
+    "Read-only requests' database reads, by where they ran (primary, replica)",
+    ["target"],
+)
+REPLICA_LAG = Gauge(
+    "todo_db_replica_lag_seconds",
+    "How far each replica's replay is behind the primary, as last checked",
+    ["replica"],
+    multiprocess_mode="livemax",
+)
+REPLICA_SKIPS = Counter(
+    "todo_db_replica_skips",
+    "Reads that passed a replica over, by replica and reason (unavailable, lagging, behind_write, failed)",
+    ["replica", "reason"],
+)
 LOGINS = Counter("todo_logins", "Login attempts, by outcome (success, failure)", ["outcome"])
 RATE_LIMITED = Counter("todo_rate_limit_rejections", "Requests refused with 429, by route family", ["family"])
 

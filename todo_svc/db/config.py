@@ -16,7 +16,7 @@ from advanced_alchemy.extensions.litestar import (
 )
 from sqlalchemy import event
 from sqlalchemy.engine import make_url
-from sqlalchemy.ext.asyncio import AsyncEngine
+from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 from sqlalchemy.pool import QueuePool
 
 from todo_svc.core import metrics
@@ -55,21 +55,27 @@ TRANSACTION_POOLER_CONNECT_ARGS: dict[str, Any] = {
 }
 
 
+# A replica that does not answer is passed over, not waited for: the read goes to the primary.
+REPLICA_CONNECT_ARGS: dict[str, Any] = {"timeout": 2, "command_timeout": 5}  # asyncpg's, in seconds
+
+
+def _postgresql_pool(settings: Settings, **connect_args: Any) -> dict[str, Any]:
+    """The engine options of every PostgreSQL endpoint (primary, replicas; each perhaps a PgBouncer)."""
+    pooled = TRANSACTION_POOLER_CONNECT_ARGS if settings.transaction_pooled else {}
+    return {
+        "poolclass": FairQueuePool,
+        "pool_size": settings.database_pool_size,
+        "max_overflow": 0,
+        "pool_timeout": 10,
+        "pool_recycle": 1800,
+        "connect_args": {**pooled, **connect_args},
+    }
+
+
 def database_config(settings: Settings) -> SQLAlchemyAsyncConfig:
     url = make_url(settings.async_database_url)
     is_sqlite = url.get_backend_name() == "sqlite"
-    engine_config = (
-        EngineConfig()
-        if is_sqlite
-        else EngineConfig(
-            poolclass=FairQueuePool,
-            pool_size=settings.database_pool_size,
-            max_overflow=0,
-            pool_timeout=10,
-            pool_recycle=1800,
-            connect_args=TRANSACTION_POOLER_CONNECT_ARGS if settings.transaction_pooled else {},
-        )
-    )
+    engine_config = EngineConfig() if is_sqlite else EngineConfig(**_postgresql_pool(settings))
     config = SQLAlchemyAsyncConfig(
         connection_string=url.render_as_string(hide_password=False),
         engine_config=engine_config,
@@ -83,6 +89,14 @@ def database_config(settings: Settings) -> SQLAlchemyAsyncConfig:
     if is_sqlite:
         event.listen(config.get_engine().sync_engine, "connect", _enable_sqlite_foreign_keys)
     return config
+
+
+def replica_engines(settings: Settings) -> list[AsyncEngine]:
+    """One engine, with its own pool, per `DATABASE_REPLICA_URLS` entry."""
+    return [
+        create_async_engine(url, **_postgresql_pool(settings, **REPLICA_CONNECT_ARGS))
+        for url in settings.replica_urls
+    ]
 
 
 @asynccontextmanager

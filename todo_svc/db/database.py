@@ -12,15 +12,18 @@ repository writing through the session): then on the session's own connection,
 so the session and the statements commit or roll back together. On other
 databases (the embedded SQLite default) the same statements run through the
 session. Errors come out as SQLAlchemy's, whatever ran the statement.
+
+With read replicas configured, a read-only request's statements outside a transaction run on the
+replica its `ReadRoute` chose (`db/replicas.py`); one the replica fails runs again on the primary.
 """
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Callable, Iterable, Mapping, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Mapping, Sequence
 from contextlib import asynccontextmanager, nullcontext
 from dataclasses import dataclass
-from typing import Any, cast
+from typing import TYPE_CHECKING, Any, TypeVar, cast
 
 import asyncpg
 from sqlalchemy import exc as sa_exc
@@ -32,9 +35,16 @@ from sqlalchemy.sql.expression import Select, UpdateBase
 from sqlalchemy.util import greenlet_spawn
 from sqlalchemy.util.queue import AsyncAdaptedQueue, Empty
 
+if TYPE_CHECKING:
+    from todo_svc.db.replicas import ReadRoute, Replica
+
 Row = Mapping[str, Any]
 Statement = Select[Any] | UpdateBase
 _CONNECTION_LOST = (asyncpg.PostgresConnectionError, asyncpg.InterfaceError, OSError)
+# A replica's fault, not the statement's: the same read is sent to the primary.
+_REPLICA_FAULTS = (sa_exc.SQLAlchemyError, asyncpg.PostgresError, *_CONNECTION_LOST, TimeoutError)
+_STATEMENT_FAULTS = (sa_exc.DataError, sa_exc.IntegrityError)  # the primary would refuse them too
+T = TypeVar("T")
 
 
 class CompiledStatement:
@@ -151,6 +161,39 @@ class _SessionStatements(Statements):
         return [row for params in many for row in await self.fetch_all(statement, **params)]
 
 
+class _ReplicaStatements(Statements):
+    """On the request's replica; a statement the replica fails runs on the primary, as do the
+    request's later ones."""
+
+    __slots__ = ("_primary", "_replica", "_route")
+
+    def __init__(self, dialect: Dialect, replica: Replica, route: ReadRoute, primary: AsyncEngine) -> None:
+        super().__init__(dialect)
+        self._replica: Replica | None = replica
+        self._route = route
+        self._primary = primary
+
+    async def fetch_all(self, statement: CompiledStatement, **params: Any) -> Sequence[Row]:
+        return await self._read(lambda statements: statements.fetch_all(statement, **params))
+
+    async def fetch_many(self, statement: CompiledStatement, many: Iterable[Mapping[str, Any]]) -> list[Row]:
+        many = list(many)
+        return await self._read(lambda statements: statements.fetch_many(statement, many))
+
+    async def _read(self, read: Callable[[Statements], Awaitable[T]]) -> T:
+        if (replica := self._replica) is not None:
+            try:
+                async with borrowed(replica.engine) as connection:
+                    return await read(_DriverStatements(self._dialect, connection))
+            except _STATEMENT_FAULTS:
+                raise
+            except _REPLICA_FAULTS as error:
+                self._replica = None
+                self._route.failed(replica, error)
+        async with borrowed(self._primary) as connection:
+            return await read(_DriverStatements(self._dialect, connection))
+
+
 class _translated:
     """asyncpg's errors as SQLAlchemy raises them for the same failure through a session."""
 
@@ -174,12 +217,15 @@ class RequestDatabase:
     """The unit of work of one request: statements in autocommit until a use case opens the
     transaction; the session (for advanced-alchemy repositories) opens on first use; one commit."""
 
-    __slots__ = ("_make_session", "_session", "engine")
+    __slots__ = ("_make_session", "_session", "engine", "route")
 
-    def __init__(self, engine: AsyncEngine, make_session: Callable[[], AsyncSession]) -> None:
+    def __init__(
+        self, engine: AsyncEngine, make_session: Callable[[], AsyncSession], route: ReadRoute | None = None
+    ) -> None:
         self.engine = engine
         self._make_session = make_session
         self._session: AsyncSession | None = None
+        self.route = route  # where reads go when replicas are configured
 
     @classmethod
     def around(cls, session: AsyncSession) -> RequestDatabase:
@@ -198,6 +244,12 @@ class RequestDatabase:
             self._session = self._make_session()
         return self._session
 
+    def writes_for(self, user_id: int) -> None:
+        """Name the user whose later reads must see this request's writes (a sign-in names them
+        before the request carries their token)."""
+        if self.route is not None:
+            self.route.user_id = user_id
+
     async def all_or_nothing(self) -> None:
         """Open the request's transaction: every statement from now on commits with the request or
         not at all."""
@@ -211,8 +263,10 @@ class RequestDatabase:
             yield _SessionStatements(dialect, self.session)
         elif self._session is not None and self._session.in_transaction():
             yield _DriverStatements(dialect, await _joined(self._session))
+        elif self.route is not None and (replica := await self.route.replica()) is not None:
+            yield _ReplicaStatements(dialect, replica, self.route, self.engine)
         else:
-            async with _borrowed(self.engine) as connection:
+            async with borrowed(self.engine) as connection:
                 yield _DriverStatements(dialect, connection)
 
     async def commit(self) -> None:
@@ -240,16 +294,20 @@ async def _joined(session: AsyncSession) -> asyncpg.Connection:
 
 
 @asynccontextmanager
-async def _borrowed(engine: AsyncEngine) -> AsyncIterator[asyncpg.Connection]:
+async def borrowed(engine: AsyncEngine) -> AsyncIterator[asyncpg.Connection]:
     """A connection of the engine's pool, for statements that each commit on their own."""
     pool = engine.sync_engine.pool
     async with pool.turn() if isinstance(pool, FairQueuePool) else nullcontext():
         pooled = await greenlet_spawn(pool.connect)
+        if cast("asyncpg.Connection", pooled.driver_connection).is_closed():  # the server ended it meanwhile
+            pooled.invalidate()
+            pooled = await greenlet_spawn(pool.connect)
+        connection = cast("asyncpg.Connection", pooled.driver_connection)
         try:
-            yield cast("asyncpg.Connection", pooled.driver_connection)
-        except sa_exc.OperationalError as error:
-            if error.connection_invalidated:
-                pooled.invalidate(error.orig)  # a dead connection must not go back to the pool
+            yield connection
+        except Exception as error:
+            if connection.is_closed() or getattr(error, "connection_invalidated", False):
+                pooled.invalidate(error)  # a dead connection must not go back to the pool
             raise
         finally:
             await greenlet_spawn(pooled.close)
@@ -289,7 +347,7 @@ class _FirstComeFirstServed(AsyncAdaptedQueue[Any]):
 class FairQueuePool(AsyncAdaptedQueuePool):
     """The engine's pool on PostgreSQL: first come, first served, for every checkout.
 
-    The hot path (`_borrowed`) first waits for a `turn()`, as a plain coroutine, and holds it while
+    The hot path (`borrowed`) first waits for a `turn()`, as a plain coroutine, and holds it while
     it holds the connection: under load, waiting inside the pool (in SQLAlchemy's greenlet) cost a
     quarter of the list's throughput (bench/RESULTS.md). Sessions check out inside the greenlet and
     wait in the queue's own line; a hot statement that finds a session holding the connection its

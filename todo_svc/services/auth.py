@@ -7,6 +7,7 @@ passes in (the api layer's JWT settings).
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -44,13 +45,22 @@ class SignedIn:
 
 
 class AuthService:
+    """`signed_in` hears of the user each sign-in is for: the request's unit of work, so that the
+    user's next reads see what the sign-in wrote (`RequestDatabase.writes_for`)."""
+
     def __init__(
-        self, users: UserRepository, hasher: PasswordHasher, sessions: SessionService, signer: TokenSigner
+        self,
+        users: UserRepository,
+        hasher: PasswordHasher,
+        sessions: SessionService,
+        signer: TokenSigner,
+        signed_in: Callable[[int], None] = lambda _: None,
     ) -> None:
         self._users = users
         self._hasher = hasher
         self._sessions = sessions
         self._signer = signer
+        self._signed_in = signed_in
 
     async def register(self, email: str, password: str) -> SignedIn:
         email = normalize_email(email)
@@ -91,6 +101,7 @@ class AuthService:
         return self._signed(user, await self._sessions.start(user.id))
 
     def _signed(self, user: User, session: Session) -> SignedIn:
+        self._signed_in(user.id)
         return SignedIn(
             user=user,
             access_token=self._signer.sign(user.id, user.email, session.id),
