@@ -36,6 +36,10 @@ bench-redis *args:
 bench-pgbouncer *args:
     {{bin}}/python bench/run.py --pgbouncer {{args}}
 
+# The same benchmark with todo-svc reading from a streaming replica (a primary and replica made for the run)
+bench-replica *args:
+    {{bin}}/python bench/run.py --replica {{args}}
+
 # How list and sync requests cost with 20 tasks and with 100,000 (PostgreSQL): just bench-sync --tasks 20000
 bench-sync *args:
     {{bin}}/python bench/sync.py {{args}}

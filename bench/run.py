@@ -48,6 +48,7 @@ from todo_svc.core.passwords import PasswordHasher
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "tests"))  # the suite's PgBouncer runner, on deploy/pgbouncer's configuration
 from pgbouncer import PgBouncer, running_pgbouncer  # noqa: E402
+from replication import ReplicationPair, replication_pair  # noqa: E402
 
 LUA = ROOT / "bench" / "lua"
 RESULTS = ROOT / "bench" / "results"
@@ -120,11 +121,12 @@ class Run:
     clients: list[subprocess.Popen[str]] = field(default_factory=list)
     db_created: bool = False
     pooler: PgBouncer | None = None  # --pgbouncer: the servers reach the databases through it
+    replication: ReplicationPair | None = None  # --replica: the primary (the databases) and its replica
     resources: contextlib.ExitStack = field(default_factory=contextlib.ExitStack)
 
     @property
     def admin_url(self) -> str:
-        return str(self.args.pg_url)
+        return self.replication.primary_url if self.replication else str(self.args.pg_url)
 
     @property
     def databases(self) -> tuple[str, str]:
@@ -445,6 +447,8 @@ def start_todo_svc(run: Run, name: str = "todo-svc") -> Server:
     env = {**server_env(run, port), "TRUSTED_PROXIES": "127.0.0.1"}
     if run.args.redis:
         env |= {"REDIS_URL": run.args.redis_url, "REDIS_KEY_PREFIX": f"todo-bench-{run.db_name}"}
+    if run.replication:
+        env["DATABASE_REPLICA_URLS"] = run.replication.replica_url_for(run.db_url())
     return start_server(run, name, [str(BIN / "todo-svc"), "serve"], env, port)
 
 
@@ -826,6 +830,12 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         action="store_true",
         help="both apps reach PostgreSQL through PgBouncer in transaction mode (deploy/pgbouncer)",
     )
+    parser.add_argument(
+        "--replica",
+        action="store_true",
+        help="todo-svc reads from a streaming replica: both apps run on a primary made for the run "
+        "(tests/replication.py), and todo-svc has its replica in DATABASE_REPLICA_URLS",
+    )
     parser.add_argument("--server-core", type=int, default=0, help="CPU core of the server (default 0)")
     parser.add_argument("--client-core", type=int, default=1, help="CPU core of wrk (default 1)")
     parser.add_argument("--no-pin", action="store_true", help="do not pin server and wrk to cores")
@@ -846,6 +856,9 @@ def bench(run: Run) -> dict[str, Any]:
     args = run.args
     ensure_tools()
     started = time.monotonic()
+    if args.replica:
+        run.replication = run.resources.enter_context(replication_pair())
+        print(f"-- a primary and its streaming replica of our own: {run.replication.folder}", flush=True)
     asyncio.run(create_database(run))
     print(
         f"-- databases {', '.join(run.databases)}: "
@@ -879,6 +892,7 @@ def bench(run: Run) -> dict[str, Any]:
         "server_env": args.server_env,
         "rate_limit_store": "redis" if args.redis else "memory",
         "database_path": "pgbouncer (transaction mode)" if args.pgbouncer else "direct",
+        "reads": "replica (todo-svc), primary (ceiling)" if args.replica else "primary",
         "mixed_blend": BLEND_TEXT,
     }
     print(
@@ -932,6 +946,7 @@ def print_report(report: dict[str, Any]) -> None:
         f"todo-svc bench {meta['date']}  revision {meta['revision']}  {meta['duration_s']} s/scenario  "
         f"bcrypt rounds {meta['bcrypt_rounds']}  pool {meta['pool_size']}  "
         f"rate limits in {meta['rate_limit_store']}  database {meta.get('database_path', 'direct')}  "
+        f"reads on {meta.get('reads', 'primary')}  "
         f"run {meta['elapsed_s']} s"
     )
     print(table(report))
@@ -983,6 +998,8 @@ def cleanup(run: Run) -> None:
         proc.wait()
     for server in list(run.servers):
         stop_server(run, server)
+    if run.replication:  # the databases go with the pair's folder
+        run.db_created = False
     run.resources.close()
     if run.db_created and not run.args.keep_db:
         try:

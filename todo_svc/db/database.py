@@ -41,8 +41,12 @@ if TYPE_CHECKING:
 Row = Mapping[str, Any]
 Statement = Select[Any] | UpdateBase
 _CONNECTION_LOST = (asyncpg.PostgresConnectionError, asyncpg.InterfaceError, OSError)
-# A replica's fault, not the statement's: the same read is sent to the primary.
-_REPLICA_FAULTS = (sa_exc.SQLAlchemyError, asyncpg.PostgresError, *_CONNECTION_LOST, TimeoutError)
+# A replica's fault, not the statement's: the same read is sent to the primary. (OSError
+# includes TimeoutError: the replica's connect and statement timeouts.)
+_REPLICA_FAULTS = (
+    *(sa_exc.SQLAlchemyError, asyncpg.PostgresError, asyncpg.InternalClientError),
+    *_CONNECTION_LOST,
+)
 _STATEMENT_FAULTS = (sa_exc.DataError, sa_exc.IntegrityError)  # the primary would refuse them too
 T = TypeVar("T")
 
@@ -183,7 +187,7 @@ class _ReplicaStatements(Statements):
     async def _read(self, read: Callable[[Statements], Awaitable[T]]) -> T:
         if (replica := self._replica) is not None:
             try:
-                async with borrowed(replica.engine) as connection:
+                async with borrowed(replica.engine, discard_on_error=True) as connection:
                     return await read(_DriverStatements(self._dialect, connection))
             except _STATEMENT_FAULTS:
                 raise
@@ -294,8 +298,15 @@ async def _joined(session: AsyncSession) -> asyncpg.Connection:
 
 
 @asynccontextmanager
-async def borrowed(engine: AsyncEngine) -> AsyncIterator[asyncpg.Connection]:
-    """A connection of the engine's pool, for statements that each commit on their own."""
+async def borrowed(
+    engine: AsyncEngine, *, discard_on_error: bool = False
+) -> AsyncIterator[asyncpg.Connection]:
+    """A connection of the engine's pool, for statements that each commit on their own.
+
+    A connection the server closed, or a cancelled statement left in the middle of its exchange,
+    never goes back to the pool; with `discard_on_error` (a replica's), no connection that saw an
+    error does.
+    """
     pool = engine.sync_engine.pool
     async with pool.turn() if isinstance(pool, FairQueuePool) else nullcontext():
         pooled = await greenlet_spawn(pool.connect)
@@ -305,9 +316,14 @@ async def borrowed(engine: AsyncEngine) -> AsyncIterator[asyncpg.Connection]:
         connection = cast("asyncpg.Connection", pooled.driver_connection)
         try:
             yield connection
-        except Exception as error:
-            if connection.is_closed() or getattr(error, "connection_invalidated", False):
-                pooled.invalidate(error)  # a dead connection must not go back to the pool
+        except BaseException as error:
+            if (
+                discard_on_error
+                or connection.is_closed()
+                or isinstance(error, asyncio.CancelledError)
+                or getattr(error, "connection_invalidated", False)
+            ):
+                pooled.invalidate(error if isinstance(error, Exception) else None)
             raise
         finally:
             await greenlet_spawn(pooled.close)

@@ -147,7 +147,10 @@ class ReplicaSet:
 
     async def _check(self, replica: Replica) -> None:
         try:
-            async with asyncio.timeout(CHECK_TIMEOUT_SECONDS), borrowed(replica.engine) as connection:
+            async with (
+                asyncio.timeout(CHECK_TIMEOUT_SECONDS),
+                borrowed(replica.engine, discard_on_error=True) as connection,
+            ):
                 in_recovery, replayed = await connection.fetchrow(REPLAY_POSITION)
         except Exception as error:  # any failure: not to be read from now
             if replica.health != "unavailable":
