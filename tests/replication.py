@@ -14,7 +14,7 @@ import shutil
 import subprocess
 import tempfile
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -29,7 +29,9 @@ SERVER_OPTIONS = "-c listen_addresses=127.0.0.1 -c max_connections=80 -c fsync=o
 def _as_postgres(*command: str) -> None:
     line = subprocess.list2cmdline(command)
     argv = ["su", "postgres", "-s", "/bin/sh", "-c", line] if os.geteuid() == 0 else ["/bin/sh", "-c", line]
-    subprocess.run(argv, check=True, capture_output=True, timeout=120)  # noqa: S603 - fixed commands
+    done = subprocess.run(argv, capture_output=True, text=True, timeout=120, check=False)  # noqa: S603
+    if done.returncode != 0:
+        raise RuntimeError(f"{line} failed ({done.returncode}):\n{done.stdout}{done.stderr}")
 
 
 @dataclass
@@ -127,7 +129,9 @@ def replication_pair() -> Iterator[ReplicationPair]:
         pair._start("replica", pair.replica_port)
         yield pair
     finally:
-        for name in ("replica", "primary"):
-            if (folder / name / "postmaster.pid").exists():
-                _as_postgres(str(BIN / "pg_ctl"), "-D", str(folder / name), "-m", "immediate", "-w", "stop")
+        # A server that will not stop keeps neither the other running nor the folder.
+        for data in (folder / "replica", folder / "primary"):
+            if (data / "postmaster.pid").exists():
+                with suppress(RuntimeError, subprocess.SubprocessError):
+                    _as_postgres(str(BIN / "pg_ctl"), "-D", str(data), "-m", "immediate", "-w", "stop")
         shutil.rmtree(folder, ignore_errors=True)

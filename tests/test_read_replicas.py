@@ -9,9 +9,11 @@ import time
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from contextlib import AsyncExitStack, asynccontextmanager
+from pathlib import Path
 from typing import Any
 
 import asyncpg
+import httpx
 import pytest
 from conftest import REDIS_URL, Account, free_port, make_settings, migrate
 from helpers import create_task, fetch_task, listed_tasks
@@ -19,6 +21,7 @@ from litestar import Litestar
 from litestar.testing import AsyncTestClient
 from pgbouncer import PgBouncer, running_pgbouncer
 from replication import ReplicationPair, replication_pair
+from servers import clients_on_every_worker, serving
 from sqlalchemy.engine import make_url
 from test_metrics import scrape, value
 
@@ -56,7 +59,7 @@ async def instance(database_url: str, replica_url: str, **settings: Any) -> Asyn
         yield client
 
 
-async def sign_up(client: Client) -> Account:
+async def sign_up(client: httpx.AsyncClient) -> Account:
     email = f"user-{uuid.uuid4().hex[:8]}@example.org"
     response = await client.post("/api/v1/auth/register", json={"email": email, "password": "correct horse"})
     assert response.status_code == 201, response.text
@@ -283,3 +286,30 @@ async def test_each_endpoint_may_be_a_pgbouncer_in_transaction_mode(
         await pair.resume_replay()
         await reads_go_to_the_replica(client, ann)
         assert [item["title"] for item in await listed_tasks(client, ann)] == ["Through the poolers"]
+
+
+async def test_served_workers_read_each_others_writes_back_through_a_lagging_replica(
+    pair: ReplicationPair, database: str, tmp_path: Path
+) -> None:
+    """`todo-svc serve` with two workers: each is an instance with its own pools and checks."""
+    replica = make_url(pair.replica_url_for(database)).set(password="hunter2")
+    settings = {
+        "WORKERS": "2",
+        "DATABASE_REPLICA_URLS": replica.render_as_string(hide_password=False),
+        "REDIS_URL": REDIS_URL,
+        "REDIS_KEY_PREFIX": f"replicas-{uuid.uuid4().hex}",
+    }
+    async with serving(database, tmp_path / "server.log", **settings) as server, AsyncExitStack() as stack:
+        first, second = await clients_on_every_worker(stack, server, workers=2, each=1)
+        ann = await sign_up(first)
+        await pair.pause_replay()
+        for writer, reader in ((first, second), (second, first), (first, second)):
+            task = await create_task(writer, ann, title=f"Task {uuid.uuid4().hex[:6]}")
+            assert (await fetch_task(reader, ann, task["id"]))["title"] == task["title"]
+        titles = {item["title"] for item in await listed_tasks(second, ann)}
+        assert len(titles) == 3
+        log = "\n".join(server.log_lines())
+    shown = f"postgresql://postgres:***@127.0.0.1:{pair.replica_port}/{make_url(database).database}"
+    assert f"reads of read-only requests on the replicas {shown} when within 5 s" in log
+    assert "each user's last write position in Redis" in log
+    assert "hunter2" not in log

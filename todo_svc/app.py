@@ -25,6 +25,7 @@ from todo_svc.api.cursors import Positions
 from todo_svc.api.dependencies import (
     provide_auth_service,
     provide_database,
+    provide_routed_database,
     provide_session_service,
     provide_task_service,
 )
@@ -140,7 +141,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
         on_app_init=[jwt_auth.on_app_init],  # the auth middleware goes first: the limits count users
         middleware=[rate_limits] if rate_limits is not None else [],
         dependencies={
-            "db": Provide(provide_database),
+            "db": Provide(provide_routed_database if replicas else provide_database),
             "task_service": Provide(provide_task_service, sync_to_thread=False),
             "auth_service": Provide(provide_auth_service, sync_to_thread=False),
             "sessions": Provide(provide_session_service, sync_to_thread=False),

@@ -104,6 +104,20 @@ def report_start(settings: Settings) -> None:
         settings.drain_seconds,
     )
     logger.info("rate limits: %s", _limits(settings))
+    if settings.replica_urls:
+        logger.info(
+            "reads of read-only requests on the replicas %s when within %g s of the primary; "
+            "each user's last write position %s",
+            ", ".join(_shown(url) for url in settings.replica_urls),
+            settings.replica_max_lag_seconds,
+            "in Redis" if settings.redis_url else "in this process",
+        )
+
+
+def _shown(url: str) -> str:
+    """A database URL for the log: its password hidden, its driver left out."""
+    parsed = make_url(url)
+    return parsed.set(drivername=parsed.get_backend_name()).render_as_string(hide_password=True)
 
 
 def _limits(settings: Settings) -> str:

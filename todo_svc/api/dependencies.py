@@ -27,31 +27,39 @@ Database = NamedDependency[RequestDatabase]
 READ_ONLY_METHODS = frozenset({"GET", "HEAD"})  # no handler of these writes
 
 
-async def provide_database(
-    state: State, request: Request[Any, Any, Any]
-) -> AsyncGenerator[RequestDatabase, None]:
+async def provide_database(state: State) -> AsyncGenerator[RequestDatabase, None]:
     """The request's unit of work.
 
     The commit runs only when the handler returned (an exception is thrown in at
     the `yield` instead) and before the response is sent: a failing COMMIT
     raises here and can never answer 2xx. Whatever did not commit is rolled
-    back when the session closes. With replicas, a writing request then records
-    where it left the primary, also before the response: the user's next read,
-    on whichever instance, sees the write.
+    back when the session closes.
     """
-    route = None
-    if (replicas := state.replicas) is not None:
-        user = request.scope.get("user")
-        read_only = request.scope["method"] in READ_ONLY_METHODS
-        route = ReadRoute(replicas, user.id if isinstance(user, Principal) else None, read_only=read_only)
+    database = RequestDatabase(state.database_engine, state.database_session_maker)
+    try:
+        yield database
+        await database.commit()
+    finally:
+        await database.close()
+
+
+async def provide_routed_database(
+    state: State, request: Request[Any, Any, Any]
+) -> AsyncGenerator[RequestDatabase, None]:
+    """`provide_database` with read replicas (`DATABASE_REPLICA_URLS`): a read-only request reads
+    where its user's writes are; a writing request then records where it left the primary, also
+    before the response is sent, so the user's next read, on whichever instance, sees the write.
+    (Without replicas the app takes `provide_database`, which does not even ask for the request.)"""
+    user = request.scope.get("user")
+    read_only = request.scope["method"] in READ_ONLY_METHODS
+    route = ReadRoute(state.replicas, user.id if isinstance(user, Principal) else None, read_only=read_only)
     database = RequestDatabase(state.database_engine, state.database_session_maker, route)
     try:
         yield database
         await database.commit()
     finally:
         await database.close()
-        if route is not None:
-            await route.finish()
+        await route.finish()
 
 
 def provide_task_service(db: Database, state: State) -> TaskService:
