@@ -290,6 +290,18 @@ def memory(server: Server) -> dict[str, Any]:
     }
 
 
+def database_reads(server: Server) -> dict[str, float]:
+    """todo-svc's `todo_db_reads_total` by target, from its /metrics: did the replica serve?"""
+    with urllib.request.urlopen(f"{server.url}/metrics", timeout=5) as response:  # noqa: S310 - our own
+        text = response.read().decode()
+    reads = {}
+    for line in text.splitlines():
+        if line.startswith("todo_db_reads_total{"):
+            labels, _, value = line.rpartition(" ")
+            reads[labels.partition('target="')[2].partition('"')[0]] = float(value)
+    return reads
+
+
 def check_alive(server: Server, expected_workers: int) -> None:
     if server.died:
         return
@@ -686,6 +698,9 @@ def summary_lines(report: dict[str, Any]) -> list[str]:
             f"login c={storm_result['login_connections']}, "
             f"{fmt(storm_result['login_rps'])} logins/s during the storm"
         )
+    if reads := report["meta"].get("database_reads"):
+        where = ", ".join(f"{target} {count:.0f}" for target, count in reads.items())
+        lines.append(f"todo-svc's reads by where they ran: {where}")
     for app in ("todo_svc", "ceiling"):
         rss = report["rss"].get(app)
         if rss:
@@ -926,6 +941,8 @@ def bench(run: Run) -> dict[str, Any]:
             for name in args.scenarios
             if name in CEILING_SCENARIOS
         }
+    if run.replication and ours_server.proc.poll() is None:
+        meta["database_reads"] = database_reads(ours_server)
     rss: dict[str, Any] = {}
     for key, server in (("todo_svc", ours_server), ("ceiling", ceiling_server)):
         if server is not None and server.proc.poll() is None:
