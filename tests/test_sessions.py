@@ -189,6 +189,7 @@ async def test_the_prune_command_deletes_expired_tokens_only(
     environment = {
         **os.environ,
         "DATABASE_URL": settings.database_url,
+        "DATABASE_POOLER": settings.database_pooler,  # behind the test PgBouncer: transaction
         "JWT_SECRET_KEY": settings.jwt_secret_key,
     }
     result = await asyncio.to_thread(

@@ -27,7 +27,12 @@ async def test_prune_deletes_only_the_tombstones_past_the_retention(client, ann,
     result = await asyncio.to_thread(
         subprocess.run,
         [sys.executable, "-m", "todo_svc.cli", "changes", "prune"],
-        env={**os.environ, "DATABASE_URL": settings.database_url, "JWT_SECRET_KEY": settings.jwt_secret_key},
+        env={
+            **os.environ,
+            "DATABASE_URL": settings.database_url,
+            "DATABASE_POOLER": settings.database_pooler,  # behind the test PgBouncer: transaction
+            "JWT_SECRET_KEY": settings.jwt_secret_key,
+        },
         capture_output=True,
         text=True,
         check=False,
