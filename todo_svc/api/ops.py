@@ -72,10 +72,12 @@ async def readiness(
     checks = {"database": await _check(log, "database", lambda: database_answers(db_engine))}
     if (redis_client := request.app.state.redis) is not None:
         checks["redis"] = await _check(log, "redis", redis_client.ping)
-    replicas = request.app.state.replicas.report() if request.app.state.replicas is not None else {}
-    if all(state == "ok" for state in checks.values()):
-        return Response(Readiness(status="ok", checks={**checks, **replicas}))
-    return error_response(request, 503, "A dependency is not available", checks={**checks, **replicas})  # type: ignore[return-value]
+    ready = all(state == "ok" for state in checks.values())
+    if (replicas := request.app.state.replicas) is not None:
+        checks |= replicas.report()  # reported, and never a reason for 503
+    if ready:
+        return Response(Readiness(status="ok", checks=checks))
+    return error_response(request, 503, "A dependency is not available", checks=checks)  # type: ignore[return-value]
 
 
 @get(

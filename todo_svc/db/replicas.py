@@ -25,7 +25,6 @@ from dataclasses import dataclass, field
 from itertools import count
 from typing import Any, Literal
 
-from prometheus_client import Counter
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncEngine
 
@@ -56,16 +55,13 @@ class Replica:
     replayed: int = -1
     lag_seconds: float = float("inf")
     name: str = field(init=False)  # `host:port`, for labels and readiness (a URL may hold a password)
-    skips: dict[str, Counter] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         url = make_url(str(self.engine.url))
         self.name = f"{url.host}:{url.port or 5432}"
 
     def skipped(self, reason: str) -> None:
-        if (counter := self.skips.get(reason)) is None:
-            counter = self.skips[reason] = metrics.REPLICA_SKIPS.labels(self.name, reason)
-        counter.inc()
+        metrics.REPLICA_SKIPS.labels(self.name, reason).inc()
 
 
 class ReplicaSet:
